@@ -1,0 +1,62 @@
+"""Agreement anniversaries: every agreement's yearly signing date, from its first anniversary.
+
+Recipients: the partner's group lead; the consulate contact of the partner's country, or the
+MFA contact where there is none; every staff contact. Every fifth year is marked.
+"""
+
+from __future__ import annotations
+
+from scheduler.planning import (
+    Notice,
+    PlanContext,
+    RecipientSet,
+    search_window,
+    short_hash,
+    staged,
+)
+from scheduler.thaidate import anniversary
+
+from jobs.common import partner_view
+
+NAME = "anniversaries"
+DIGEST = True
+
+
+def plan(ctx: PlanContext) -> list[Notice]:
+    registry = ctx.registry
+    lead_days = ctx.settings.anniversary_lead_days
+    start, end = search_window(ctx.as_of, lead_days)
+    staff = registry.staff()
+    notices: list[Notice] = []
+    for partner in registry.partners.values():
+        if not partner.agreements:
+            continue
+        recipients = RecipientSet()
+        recipients.add(registry.group_lead(partner.working_group), "lead")
+        route = "consulate" if partner.country in registry.consulates else "mfa"
+        recipients.add(registry.country_contact(partner.country), route)
+        for contact in staff:
+            recipients.add(contact, "staff")
+        view = partner_view(registry, partner)
+        for agreement in partner.agreements:
+            for year in range(max(start.year, agreement.signed_on.year + 1), end.year + 1):
+                day = anniversary(agreement.signed_on, year)
+                if not start <= day <= end:
+                    continue
+                years = year - agreement.signed_on.year
+                item = (f"{partner.id}/{agreement.kind.value}/{agreement.signed_on.isoformat()}"
+                        f"/{short_hash(agreement.local_party)}")
+                context = {
+                    "partner": view,
+                    "agreement_kind": agreement.kind.value,
+                    "signed_on": agreement.signed_on,
+                    "local_party": agreement.local_party,
+                    "areas": list(agreement.areas),
+                    "date": day,
+                    "years": years,
+                    "milestone": years % 5 == 0,
+                    "route": route,
+                    "told": recipients.names(),
+                }
+                notices.extend(staged(ctx, NAME, item, day, lead_days, recipients, context))
+    return notices

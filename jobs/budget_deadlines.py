@@ -1,0 +1,60 @@
+"""Budget deadlines: each occurrence of each deadline, staged by `lead_days`.
+
+Recipients: leads of the listed groups (every group when none is listed) and staff. A deadline
+on a weekend or Thai public holiday stays on its nominal date but is flagged with the last
+working day before it, which is when the papers really have to be in.
+"""
+
+from __future__ import annotations
+
+from scheduler.planning import Notice, PlanContext, RecipientSet, occurrences, search_window, staged
+from scheduler.thaidate import fiscal_year
+
+NAME = "budget-deadlines"
+DIGEST = True
+
+
+def fill_title(template: str, fy: int) -> str:
+    """`{fiscal_year}` and `{next_fiscal_year}` → the BE fiscal year of the date and the next."""
+    return template.replace("{fiscal_year}", str(fy)).replace("{next_fiscal_year}", str(fy + 1))
+
+
+def plan(ctx: PlanContext) -> list[Notice]:
+    registry = ctx.registry
+    lead_days = ctx.settings.deadline_lead_days
+    start, end = search_window(ctx.as_of, lead_days)
+    staff = registry.staff()
+    notices: list[Notice] = []
+    for deadline in registry.budget_deadlines.values():
+        dates = occurrences(deadline.recurrence, start, end)
+        if not dates:
+            continue
+        groups = registry.groups_or_all(deadline.working_groups)
+        recipients = RecipientSet()
+        for group in groups:
+            recipients.add(registry.group_lead(group.id), "lead")
+        for contact in staff:
+            recipients.add(contact, "staff")
+        for when in dates:
+            day = when.date()
+            fy = fiscal_year(day)
+            working = ctx.calendar.is_working_day(day)
+            context = {
+                "deadline_id": deadline.id,
+                "title": fill_title(deadline.title, fy),
+                "title_th": fill_title(deadline.title_th or deadline.title, fy),
+                "notes": deadline.notes,
+                "date": day,
+                "fiscal_year": fy,
+                "groups": [g.name for g in groups] if deadline.working_groups else [],
+                "groups_th": [g.name_th or g.name for g in groups] if deadline.working_groups else [],
+                "closed": not working,
+                "weekend": day.weekday() >= 5,
+                "holiday_en": ctx.calendar.holiday_name(day, "en"),
+                "holiday_th": ctx.calendar.holiday_name(day, "th"),
+                "last_working_day": None if working else ctx.calendar.last_working_day_before(day),
+                "told": recipients.names(),
+            }
+            item = f"{deadline.id}"
+            notices.extend(staged(ctx, NAME, item, day, lead_days, recipients, context))
+    return notices

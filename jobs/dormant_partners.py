@@ -1,0 +1,75 @@
+"""Dormant partners: no activity for `after_days` (counting from the first signing when there
+was never any activity).
+
+The dormant spell starts at the last activity (or first signing) + `after_days`. The first run in
+the spell notifies the partner's group lead and staff; each recipient is reminded again once
+`repeat_days` have passed since their previous notice. A new activity ends the spell, and a later
+silence starts a new one (a new occurrence, so it notifies afresh).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from scheduler.domain import Partner
+from scheduler.planning import Notice, PlanContext, RecipientSet
+
+from jobs.common import partner_view
+
+NAME = "dormant-partners"
+DIGEST = True
+STAGED = False  # history reaches back to the start of a spell, not just to as_of
+
+
+def quiet_since(partner: Partner, as_of: dt.date) -> dt.date | None:
+    """The date silence is counted from: last activity on or before `as_of`, else first
+    signing; None when the partner has neither (such a partner is never dormant)."""
+    return partner.last_activity_on(as_of) or partner.first_signed_on()
+
+
+def spell_start(partner: Partner, as_of: dt.date, after_days: int) -> dt.date | None:
+    """The first day of the current dormant spell, or None when the partner is not dormant."""
+    since = quiet_since(partner, as_of)
+    if since is None or (as_of - since).days < after_days:
+        return None
+    return since + dt.timedelta(days=after_days)
+
+
+def plan(ctx: PlanContext) -> list[Notice]:
+    registry = ctx.registry
+    after = ctx.settings.dormant_after_days
+    repeat = ctx.settings.dormant_repeat_days
+    staff = registry.staff()
+    notices: list[Notice] = []
+    for partner in registry.partners.values():
+        start = spell_start(partner, ctx.as_of, after)
+        if start is None:
+            continue
+        since = quiet_since(partner, ctx.as_of)
+        assert since is not None
+        recipients = RecipientSet()
+        recipients.add(registry.group_lead(partner.working_group), "lead")
+        for contact in staff:
+            recipients.add(contact, "staff")
+        last = partner.last_activity_on(ctx.as_of)
+        context = {
+            "partner": partner_view(registry, partner),
+            "last_activity": last,
+            "last_activity_title": next(
+                (a.title for a in reversed(partner.activities) if a.date == last), ""
+            ),
+            "first_signed_on": partner.first_signed_on(),
+            "quiet_since": since,
+            "quiet_days": (ctx.as_of - since).days,
+            "spell_start": start,
+            "date": start,
+            "agreements": [(a.kind.value, a.signed_on) for a in partner.agreements],
+            "told": recipients.names(),
+        }
+        stage = (ctx.as_of - start).days  # days into the spell: one key per notice date
+        for recipient in recipients:
+            previous = ctx.history.get(partner.id, start, recipient.address)
+            if previous is not None and (ctx.as_of - previous.last_as_of).days < repeat:
+                continue
+            notices.append(Notice(NAME, partner.id, start, stage, recipient, context))
+    return notices

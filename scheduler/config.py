@@ -1,0 +1,382 @@
+"""config.toml → typed, frozen settings.
+
+Found at `--config PATH`, else `$SISTERCITY_CONFIG`, else `./config.toml`; with none of these the
+packaged defaults apply. Relative paths resolve against the config file's folder (or the current
+folder for the packaged defaults). Every problem is reported as `config.toml: smtp.port: …`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from scheduler.errors import ConfigError
+
+JOB_NAMES = ("anniversaries", "budget-deadlines", "dormant-partners", "meeting-agendas")
+
+DEFAULT_SCHEDULE: Mapping[str, str] = {
+    "anniversaries": "0 8 * * *",
+    "budget-deadlines": "0 8 * * 1-5",
+    "dormant-partners": "0 9 * * 1",
+    "meeting-agendas": "0 7 * * *",
+}
+
+
+def bundled_path(*parts: str) -> Path:
+    """A file shipped with the package: in a wheel under scheduler/_data or _templates, in a
+    checkout at the top of the tree (where the default config.toml points)."""
+    here = Path(__file__).resolve().parent
+    installed = {"data": here / "_data", "templates": here / "_templates"}
+    checkout = {"data": here.parent / "data", "templates": here.parent / "templates" / "email"}
+    head, *rest = parts
+    base = installed[head] if installed[head].is_dir() else checkout[head]
+    return base.joinpath(*rest)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = "localhost"
+    port: int = 25
+    security: str = "none"
+    username: str = ""
+    password_env: str = "SISTERCITY_SMTP_PASSWORD"
+    timeout_seconds: float = 30.0
+    max_connections: int = 4
+    max_attempts: int = 8
+    retry_initial_seconds: int = 60
+    retry_max_seconds: int = 3600
+    claim_timeout_seconds: int = 300
+    verify_tls: bool = True
+    cafile: Path | None = None
+
+    def password(self) -> str | None:
+        """Read at the moment of use, from the environment only; never stored or printed."""
+        return os.environ.get(self.password_env) if self.password_env else None
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    transport: str = "file"
+    sender: str = "Chiang Mai International Affairs <intl@example.org>"
+    outbox_dir: Path = Path("var/mail")
+    templates_dir: Path | None = None
+
+    @property
+    def sender_address(self) -> str:
+        return parseaddr(self.sender)[1]
+
+    @property
+    def domain(self) -> str:
+        return self.sender_address.rpartition("@")[2] or "sistercity.invalid"
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    anniversary_lead_days: tuple[int, ...] = (30, 7, 0)
+    deadline_lead_days: tuple[int, ...] = (60, 30, 7, 1, 0)
+    dormant_after_days: int = 365
+    dormant_repeat_days: int = 90
+    meeting_lead_days: tuple[int, ...] = (14, 1)
+    meeting_horizon_days: int = 180
+    loi_review_years: int = 2
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path | None  # the config file, or None for the packaged defaults
+    database_url: str
+    data_files: tuple[Path, ...]
+    email: EmailSettings
+    smtp: SmtpSettings
+    timezone: str
+    extra_holidays: tuple[dt.date, ...]
+    schedule: Mapping[str, str]
+    jobs: JobSettings = field(default_factory=JobSettings)
+
+    @property
+    def label(self) -> str:
+        return self.path.name if self.path else "(packaged defaults)"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def find_config(explicit: str | None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("SISTERCITY_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("config.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(explicit: str | None = None) -> Settings:
+    path = find_config(explicit)
+    if path is None:
+        return _parse({}, label="(packaged defaults)", base=Path.cwd(), path=None)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    try:
+        table = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return _parse(table, label=str(path), base=path.resolve().parent, path=path.resolve())
+
+
+T = TypeVar("T")
+
+
+class _Section:
+    """Reads one table, collecting problems instead of stopping at the first."""
+
+    def __init__(self, owner: _Parser, name: str, table: Any) -> None:
+        self.owner, self.name = owner, name
+        if table is None:
+            table = {}
+        if not isinstance(table, dict):
+            owner.problem(name, f"expected a table, got {_show(table)}")
+            table = {}
+        self.table: dict[str, Any] = table
+        self.seen: set[str] = set()
+
+    def get(self, key: str, default: T, check: Callable[[Any], T | None], expected: str) -> T:
+        self.seen.add(key)
+        if key not in self.table:
+            return default
+        value = self.table[key]
+        result = check(value)
+        if result is None:
+            self.owner.problem(f"{self.name}.{key}", f"expected {expected}, got {_show(value)}")
+            return default
+        return result
+
+    def text(self, key: str, default: str) -> str:
+        return self.get(key, default, lambda v: v if isinstance(v, str) else None, "a string")
+
+    def integer(self, key: str, default: int, minimum: int = 0) -> int:
+        def check(v: Any) -> int | None:
+            ok = isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+            return v if ok else None
+
+        return self.get(key, default, check, f"an integer ≥ {minimum}")
+
+    def boolean(self, key: str, default: bool) -> bool:
+        return self.get(key, default, lambda v: v if isinstance(v, bool) else None, "true or false")
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        expected = " or ".join(f'"{c}"' for c in choices)
+        return self.get(key, default, lambda v: v if v in choices else None, expected)
+
+    def days(self, key: str, default: tuple[int, ...]) -> tuple[int, ...]:
+        def check(v: Any) -> tuple[int, ...] | None:
+            if not isinstance(v, list) or not v:
+                return None
+            if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in v):
+                return None
+            return tuple(sorted(set(v), reverse=True))
+
+        return self.get(key, default, check, "a non-empty list of whole days ≥ 0")
+
+    def done(self) -> None:
+        for key in self.table:
+            if key not in self.seen:
+                self.owner.problem(f"{self.name}.{key}", "unknown key")
+
+
+class _Parser:
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.problems: list[str] = []
+
+    def problem(self, key: str, text: str) -> None:
+        self.problems.append(f"{self.label}: {key}: {text}")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return str(value)
+
+
+def _resolve(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _resolve_db_url(base: Path, url: str) -> str:
+    """`sqlite:///var/x.db` is relative to the config's folder, not the current one."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        rest = url[len(prefix) :]
+        if rest and rest != ":memory:" and not rest.startswith("file:"):
+            return prefix + str(_resolve(base, rest))
+    return url
+
+
+def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) -> Settings:
+    p = _Parser(label)
+    known = {"database", "data", "email", "smtp", "scheduler", "schedule", "jobs"}
+    for key in table:
+        if key not in known:
+            p.problem(key, "unknown section")
+
+    database = _Section(p, "database", table.get("database"))
+    url = database.text("url", "sqlite:///var/sistercity.db")
+    if not (url.startswith("sqlite:") or url.startswith("postgresql")):
+        p.problem("database.url", f'unsupported database "{url}" (use sqlite:/// or postgresql+psycopg://)')
+    database.done()
+
+    data = _Section(p, "data", table.get("data"))
+    default_files = [str(bundled_path("data", "chiang-mai.toml"))]
+
+    def check_files(v: Any) -> list[str] | None:
+        return v if isinstance(v, list) and all(isinstance(f, str) for f in v) else None
+
+    files = data.get("files", default_files, check_files, "a list of file paths")
+    data.done()
+
+    email = _parse_email(p, table.get("email"), base)
+    smtp = _parse_smtp(p, table.get("smtp"), base)
+
+    sched = _Section(p, "scheduler", table.get("scheduler"))
+    tz = sched.text("timezone", "Asia/Bangkok")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        p.problem("scheduler.timezone", f'unknown time zone "{tz}"')
+        tz = "Asia/Bangkok"
+
+    def check_dates(v: Any) -> tuple[dt.date, ...] | None:
+        ok = isinstance(v, list) and all(
+            isinstance(d, dt.date) and not isinstance(d, dt.datetime) for d in v
+        )
+        return tuple(v) if ok else None
+
+    extra = sched.get("extra_holidays", (), check_dates, "a list of TOML dates")
+    sched.done()
+
+    schedule = _parse_schedule(p, table.get("schedule"))
+    jobs = _parse_jobs(p, table.get("jobs"))
+
+    if p.problems:
+        raise ConfigError("\n".join(p.problems))
+    return Settings(
+        path=path,
+        database_url=_resolve_db_url(base, url),
+        data_files=tuple(_resolve(base, f) for f in files),
+        email=email,
+        smtp=smtp,
+        timezone=tz,
+        extra_holidays=extra,
+        schedule=schedule,
+        jobs=jobs,
+    )
+
+
+def _parse_email(p: _Parser, raw: Any, base: Path) -> EmailSettings:
+    s = _Section(p, "email", raw)
+    transport = s.choice("transport", "file", ("file", "smtp"))
+    sender = s.text("from", EmailSettings.sender)
+    if "\r" in sender or "\n" in sender or "@" not in parseaddr(sender)[1]:
+        p.problem("email.from", f'expected "Name <address@domain>", got {_show(sender)}')
+    outbox = s.text("outbox_dir", "var/mail")
+    templates = s.text("templates_dir", "")
+    s.done()
+    return EmailSettings(
+        transport=transport,
+        sender=sender,
+        outbox_dir=_resolve(base, outbox),
+        templates_dir=_resolve(base, templates) if templates else None,
+    )
+
+
+def _parse_smtp(p: _Parser, raw: Any, base: Path) -> SmtpSettings:
+    s = _Section(p, "smtp", raw)
+    d = SmtpSettings()
+    port = s.integer("port", d.port, minimum=1)
+    if port > 65535:
+        p.problem("smtp.port", f"expected a port number 1–65535, got {port}")
+    cafile = s.text("cafile", "")
+    result = SmtpSettings(
+        host=s.text("host", d.host),
+        port=port,
+        security=s.choice("security", d.security, ("none", "starttls", "tls")),
+        username=s.text("username", d.username),
+        password_env=s.text("password_env", d.password_env),
+        timeout_seconds=float(s.integer("timeout_seconds", int(d.timeout_seconds), minimum=1)),
+        max_connections=s.integer("max_connections", d.max_connections, minimum=1),
+        max_attempts=s.integer("max_attempts", d.max_attempts, minimum=1),
+        retry_initial_seconds=s.integer("retry_initial_seconds", d.retry_initial_seconds),
+        retry_max_seconds=s.integer("retry_max_seconds", d.retry_max_seconds),
+        claim_timeout_seconds=s.integer(
+            "claim_timeout_seconds", d.claim_timeout_seconds, minimum=1
+        ),
+        verify_tls=s.boolean("verify_tls", d.verify_tls),
+        cafile=_resolve(base, cafile) if cafile else None,
+    )
+    if "password" in s.table:
+        s.seen.add("password")
+        p.problem("smtp.password", "the password is never kept in the file: set password_env "
+                  "to the name of an environment variable that holds it")
+    s.done()
+    return result
+
+
+def _parse_schedule(p: _Parser, raw: Any) -> dict[str, str]:
+    from scheduler.cron import CronError, parse_crontab
+
+    s = _Section(p, "schedule", raw)
+    schedule = dict(DEFAULT_SCHEDULE)
+    for job in JOB_NAMES:
+        expr = s.text(job, DEFAULT_SCHEDULE[job])
+        try:
+            parse_crontab(expr)
+        except CronError as exc:
+            p.problem(f"schedule.{job}", str(exc))
+            continue
+        schedule[job] = expr
+    s.done()
+    return schedule
+
+
+def _parse_jobs(p: _Parser, raw: Any) -> JobSettings:
+    jobs = _Section(p, "jobs", raw)
+    for key in jobs.table:
+        if key in JOB_NAMES:
+            jobs.seen.add(key)
+    d = JobSettings()
+    ann = _Section(p, "jobs.anniversaries", jobs.table.get("anniversaries"))
+    bud = _Section(p, "jobs.budget-deadlines", jobs.table.get("budget-deadlines"))
+    dor = _Section(p, "jobs.dormant-partners", jobs.table.get("dormant-partners"))
+    mee = _Section(p, "jobs.meeting-agendas", jobs.table.get("meeting-agendas"))
+    result = JobSettings(
+        anniversary_lead_days=ann.days("lead_days", d.anniversary_lead_days),
+        deadline_lead_days=bud.days("lead_days", d.deadline_lead_days),
+        dormant_after_days=dor.integer("after_days", d.dormant_after_days, minimum=1),
+        dormant_repeat_days=dor.integer("repeat_days", d.dormant_repeat_days, minimum=1),
+        meeting_lead_days=mee.days("lead_days", d.meeting_lead_days),
+        meeting_horizon_days=mee.integer("horizon_days", d.meeting_horizon_days),
+        loi_review_years=mee.integer("loi_review_years", d.loi_review_years),
+    )
+    for section in (jobs, ann, bud, dor, mee):
+        section.done()
+    return result

@@ -1,0 +1,145 @@
+"""Engine, sessions and schema for SQLite (embedded default) and PostgreSQL.
+
+SQLite: WAL so readers never wait for the writer, a busy timeout so a second process waits
+instead of failing with "database is locked", and BEGIN IMMEDIATE for write transactions so
+that a read-then-write (plan, then queue) cannot interleave with another writer's.
+PostgreSQL: write transactions that must not interleave take an advisory transaction lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.orm import Session
+
+from scheduler.errors import ConfigError, SchemaError
+
+# The Alembic head this code expects; tests check it matches scheduler/migrations/versions.
+SCHEMA_REVISION = "0001"
+KNOWN_REVISIONS = ("0001",)
+BUSY_TIMEOUT_SECONDS = 60
+
+
+class Database:
+    def __init__(self, url: str, *, label: str = "config.toml") -> None:
+        self.url = url
+        self.label = label
+        self.engine = _make_engine(url, label)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write(self, lock: str | None = None) -> Iterator[Session]:
+        """One write transaction. `lock` names a critical section that must not interleave
+        with the same section in another process (SQLite serialises every writer anyway)."""
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            if lock is not None and not self.is_sqlite:
+                session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(lock)})
+            yield session
+
+    # -- schema -------------------------------------------------------------------------
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None if not inspect(conn).has_table("partners") else "unversioned"
+            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+            return str(row[0]) if row else None
+
+    def ensure_schema(self, *, upgrade: bool = False) -> str:
+        """Create the schema if there is none; upgrade only when asked (`sistercity init`).
+        Returns what was done: "created", "upgraded" or "current"."""
+        try:
+            current = self.schema_revision()
+        except OperationalError as exc:
+            raise ConfigError(f"{self.label}: database.url: cannot open the database: "
+                              f"{_short(exc)}") from None
+        if current == SCHEMA_REVISION:
+            return "current"
+        if current is None:
+            self._alembic_upgrade()
+            return "created"
+        if current not in KNOWN_REVISIONS:
+            raise SchemaError(
+                f"the database schema ({current}) is newer than this version of sistercity "
+                f"understands ({SCHEMA_REVISION}): upgrade sistercity, or use another database"
+            )
+        if not upgrade:
+            raise SchemaError(
+                f"the database was made by an older version (schema {current}); "
+                "run `sistercity init` to upgrade it"
+            )
+        self._alembic_upgrade()
+        return "upgraded"
+
+    def _alembic_upgrade(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        # Two first commands at once must not both create the schema: serialise, then let
+        # Alembic see whatever the other one did.
+        with self._writer.begin() as conn:
+            if not self.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("schema")})
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for pg_advisory_*lock from a name."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def _short(exc: Exception) -> str:
+    return str(getattr(exc, "orig", exc)).splitlines()[0]
+
+
+def _make_engine(url: str, label: str) -> Engine:
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": BUSY_TIMEOUT_SECONDS}
+    else:
+        kwargs["pool_pre_ping"] = True
+    try:
+        engine = create_engine(url, **kwargs)
+    except (ArgumentError, ImportError, ValueError) as exc:
+        raise ConfigError(f"{label}: database.url: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own is deferred).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())

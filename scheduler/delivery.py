@@ -1,0 +1,200 @@
+"""Claim due messages, send them, record the outcome.
+
+A claim is one atomic UPDATE of one row from `pending` to `sending` (on PostgreSQL with
+FOR UPDATE SKIP LOCKED), so two processes never send the same row. Each of at most
+`max_connections` senders holds one claim at a time: a crash repeats at most that many
+messages (those accepted by the server but not yet recorded). A claim older than
+`claim_timeout_seconds` belongs to a sender that died and is taken back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import text, update
+
+from scheduler.config import Settings
+from scheduler.db import Database
+from scheduler.models import MessageRow
+from scheduler.transports import Envelope, Sender, Transport, TransportError
+
+log = logging.getLogger("sistercity.delivery")
+
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def backoff_seconds(attempts: int, initial: int, maximum: int) -> int:
+    """Wait after the `attempts`-th failed attempt: initial, doubling, capped."""
+    return int(min(maximum, initial * 2 ** max(0, attempts - 1)))
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    stopped: str | None = None  # why the round ended early (server unreachable)
+
+    @property
+    def attempted(self) -> set[int]:
+        return {*self.sent, *self.retrying, *self.failed}
+
+
+def make_transport(settings: Settings) -> Transport:
+    from scheduler.transports import FileTransport, SmtpOptions, SmtpTransport
+
+    if settings.email.transport == "file":
+        return FileTransport(settings.email.outbox_dir)
+    s = settings.smtp
+    options = SmtpOptions(
+        host=s.host, port=s.port, security=s.security,  # type: ignore[arg-type]
+        username=s.username, password=s.password(), timeout_seconds=s.timeout_seconds,
+        max_connections=s.max_connections, verify_tls=s.verify_tls,
+        cafile=str(s.cafile) if s.cafile else None,
+    )
+    return SmtpTransport(options)
+
+
+class Delivery:
+    def __init__(
+        self,
+        db: Database,
+        settings: Settings,
+        transport: Transport,
+        *,
+        clock: Clock = utcnow,
+        worker: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.transport = transport
+        self.clock = clock
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.progress = progress
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the messages in flight, claim no more."""
+        self._stop.set()
+
+    # -- database steps ---------------------------------------------------------------
+    def reclaim_stale(self) -> int:
+        """Take back claims of senders that died (older than claim_timeout_seconds)."""
+        cutoff = self.clock() - dt.timedelta(seconds=self.settings.smtp.claim_timeout_seconds)
+        with self.db.write() as session:
+            result = session.execute(
+                update(MessageRow)
+                .where(MessageRow.state == "sending", MessageRow.claimed_at < cutoff)
+                .values(state="pending", claimed_at=None, claimed_by=None)
+            )
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def claim(self, only: frozenset[int] | None = None) -> Envelope | None:
+        """Atomically move one due message to `sending` under our name."""
+        now = self.clock()
+        naive_now = now.astimezone(dt.UTC).replace(tzinfo=None)
+        only_clause = ""
+        params: dict[str, object] = {"now": naive_now, "worker": self.worker}
+        if only is not None:
+            if not only:
+                return None
+            only_clause = f" AND id IN ({','.join(str(int(i)) for i in sorted(only))})"
+        lock = "" if self.db.is_sqlite else " FOR UPDATE SKIP LOCKED"
+        sql = text(
+            "UPDATE messages SET state = 'sending', claimed_at = :now, claimed_by = :worker, "
+            "attempts = attempts + 1 WHERE id = (SELECT id FROM messages WHERE state = 'pending' "
+            f"AND next_attempt_at <= :now{only_clause} ORDER BY id LIMIT 1{lock}) "
+            "AND state = 'pending' RETURNING id, sender, recipient, data"
+        )
+        with self.db.write() as session:
+            row = session.execute(sql, params).first()
+        if row is None:
+            return None
+        return Envelope(message_id=row[0], sender=row[1], recipient=row[2], data=bytes(row[3]))
+
+    def _finish(self, message_id: int, **values: object) -> None:
+        with self.db.write() as session:
+            session.execute(
+                update(MessageRow)
+                .where(MessageRow.id == message_id, MessageRow.claimed_by == self.worker)
+                .values(claimed_at=None, claimed_by=None, **values)
+            )
+
+    def record_sent(self, message_id: int) -> None:
+        self._finish(message_id, state="sent", sent_at=self.clock(), last_error=None)
+
+    def record_error(self, message_id: int, error: TransportError) -> str:
+        """Retry later, or fail for good; returns the new state."""
+        with self.db.read() as session:
+            attempts = session.get(MessageRow, message_id)
+            count = attempts.attempts if attempts else 1
+        smtp = self.settings.smtp
+        if error.permanent or count >= smtp.max_attempts:
+            self._finish(message_id, state="failed", last_error=str(error))
+            return "failed"
+        wait = backoff_seconds(count, smtp.retry_initial_seconds, smtp.retry_max_seconds)
+        self._finish(message_id, state="pending", last_error=str(error),
+                     next_attempt_at=self.clock() + dt.timedelta(seconds=wait))
+        return "pending"
+
+    # -- the round --------------------------------------------------------------------
+    async def run(self, only: Iterable[int] | None = None) -> DeliveryReport:
+        """Send every due message (or only those listed), then return. Never sleeps through a
+        back-off: what is not due yet stays for a later round."""
+        self.reclaim_stale()
+        report = DeliveryReport()
+        only_set = frozenset(only) if only is not None else None
+        workers = max(1, self.transport.max_connections)
+        halt = asyncio.Event()
+
+        async def worker() -> None:
+            sender = None
+            try:
+                while not (halt.is_set() or self._stop.is_set()):
+                    envelope = self.claim(only_set)
+                    if envelope is None:
+                        return
+                    if sender is None:
+                        sender = await self.transport.open_sender()
+                    await self._send_one(sender, envelope, report, halt)
+            finally:
+                if sender is not None:
+                    await sender.close()
+
+        await asyncio.gather(*(worker() for _ in range(workers)))
+        return report
+
+    async def _send_one(self, sender: Sender, envelope: Envelope, report: DeliveryReport,
+                        halt: asyncio.Event) -> None:
+        try:
+            try:
+                await sender.send(envelope)
+            except TransportError:
+                raise
+            except Exception as exc:  # a bug or an unexpected library error: retry, don't strand
+                log.exception("message %d: unexpected error while sending", envelope.message_id)
+                raise TransportError(f"unexpected error: {exc!r}") from exc
+        except TransportError as error:
+            state = self.record_error(envelope.message_id, error)
+            (report.failed if state == "failed" else report.retrying).append(envelope.message_id)
+            log.warning("message %d to %s: %s (%s)", envelope.message_id, envelope.recipient,
+                        error, "failed" if state == "failed" else "will retry")
+            if error.unreachable:
+                report.stopped = str(error)
+                halt.set()
+            return
+        self.record_sent(envelope.message_id)
+        report.sent.append(envelope.message_id)
+        if self.progress is not None:
+            self.progress(1)

@@ -1,0 +1,185 @@
+"""The registry as plain values: what the planners read.
+
+A dataset file is parsed into these, and the database is read back into them, so the planners
+never see a session or a file. Everything here is frozen; lists are tuples.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    LEAD = "lead"
+    CONSULATE = "consulate"
+    MFA = "mfa"
+    STAFF = "staff"
+
+
+class AgreementKind(StrEnum):
+    SISTER_CITY = "sister-city"
+    MOU = "mou"
+    LOI = "loi"
+    FRIENDSHIP = "friendship"
+
+
+class Level(StrEnum):
+    PROVINCE_CITY = "province-city"
+    CITY_CITY = "city-city"
+    UNIVERSITY = "university-university"
+    ORGANISATION = "organisation-organisation"
+
+
+LANGUAGES = ("th", "en")
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: str
+    name: str
+    email: str
+    language: str = "en"
+    role: Role = Role.STAFF
+
+    @property
+    def address(self) -> str:
+        """The recipient key: one mailbox is one recipient, whatever its roles."""
+        return self.email.lower()
+
+
+@dataclass(frozen=True)
+class WorkingGroup:
+    id: str
+    name: str
+    name_th: str = ""
+    lead: str | None = None  # contact id
+    countries: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Consulate:
+    country: str
+    contact: str  # contact id
+
+
+@dataclass(frozen=True)
+class Agreement:
+    kind: AgreementKind
+    signed_on: dt.date
+    local_party: str = "Chiang Mai Province"
+    areas: tuple[str, ...] = ()
+    expires_on: dt.date | None = None
+    level: str | None = None
+    title: str = ""
+    contact_person: str = ""
+    contact_email: str = ""
+    notes: str = ""
+
+    @property
+    def key(self) -> tuple[str, dt.date, str]:
+        """Identity within a partner (SPEC: kind, signing date, local party)."""
+        return (self.kind.value, self.signed_on, self.local_party)
+
+
+@dataclass(frozen=True)
+class Activity:
+    date: dt.date
+    title: str
+    kind: str = "other"
+
+    @property
+    def key(self) -> tuple[dt.date, str]:
+        return (self.date, self.title)
+
+
+@dataclass(frozen=True)
+class Partner:
+    id: str
+    name: str
+    country: str
+    name_th: str = ""
+    city: str = ""
+    working_group: str | None = None  # resolved group id (explicit, or by country)
+    timezone: str | None = None
+    agreements: tuple[Agreement, ...] = ()
+    activities: tuple[Activity, ...] = ()
+
+    def first_signed_on(self) -> dt.date | None:
+        return min((a.signed_on for a in self.agreements), default=None)
+
+    def last_activity_on(self, as_of: dt.date) -> dt.date | None:
+        """The latest activity on or before `as_of` (later ones have not happened yet)."""
+        return max((a.date for a in self.activities if a.date <= as_of), default=None)
+
+
+@dataclass(frozen=True)
+class Recurrence:
+    """Either one date (`rrule` empty) or `dtstart` plus an RFC 5545 RRULE."""
+
+    dtstart: dt.datetime
+    rrule: str = ""
+
+
+@dataclass(frozen=True)
+class BudgetDeadline:
+    id: str
+    title: str
+    recurrence: Recurrence
+    title_th: str = ""
+    working_groups: tuple[str, ...] = ()  # empty: every group
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Meeting:
+    id: str
+    title: str
+    recurrence: Recurrence  # local wall time in scheduler.timezone
+    duration_minutes: int = 120
+    title_th: str = ""
+    location: str = ""
+    working_groups: tuple[str, ...] = ()  # empty: every group
+    invite_consulates: bool = True
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A snapshot of everything the jobs plan from."""
+
+    contacts: Mapping[str, Contact] = field(default_factory=dict)
+    working_groups: Mapping[str, WorkingGroup] = field(default_factory=dict)
+    consulates: Mapping[str, Consulate] = field(default_factory=dict)  # by country
+    mfa_contact: str | None = None
+    partners: Mapping[str, Partner] = field(default_factory=dict)
+    budget_deadlines: Mapping[str, BudgetDeadline] = field(default_factory=dict)
+    meetings: Mapping[str, Meeting] = field(default_factory=dict)
+
+    def staff(self) -> list[Contact]:
+        return [c for c in self.contacts.values() if c.role is Role.STAFF]
+
+    def group_lead(self, group_id: str | None) -> Contact | None:
+        group = self.working_groups.get(group_id) if group_id else None
+        if group is None or group.lead is None:
+            return None
+        return self.contacts.get(group.lead)
+
+    def country_contact(self, country: str) -> Contact | None:
+        """The consulate contact of a country, else the MFA contact (SPEC)."""
+        consulate = self.consulates.get(country)
+        contact_id = consulate.contact if consulate else self.mfa_contact
+        return self.contacts.get(contact_id) if contact_id else None
+
+    def group_for_country(self, country: str) -> str | None:
+        for group in self.working_groups.values():
+            if country in group.countries:
+                return group.id
+        return None
+
+    def groups_or_all(self, group_ids: tuple[str, ...]) -> list[WorkingGroup]:
+        """The listed groups, or every group when none is listed."""
+        if not group_ids:
+            return list(self.working_groups.values())
+        return [self.working_groups[g] for g in group_ids if g in self.working_groups]

@@ -1,0 +1,217 @@
+"""The database: registry tables, the outbox (notices + messages), runs and daemons.
+
+Every schema change needs an Alembic migration in scheduler/migrations/versions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC in Python, naive UTC in the database (SQLite keeps no offsets)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        return value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ContactRow(Base):
+    __tablename__ = "contacts"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    email: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(5))
+    role: Mapped[str] = mapped_column(String(20))
+
+
+class WorkingGroupRow(Base):
+    __tablename__ = "working_groups"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    name_th: Mapped[str] = mapped_column(String(300), default="")
+    lead: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    countries: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class ConsulateRow(Base):
+    __tablename__ = "consulates"
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    contact: Mapped[str] = mapped_column(String(100))
+
+
+class MetaRow(Base):
+    """Single values of the registry, such as the MFA contact."""
+
+    __tablename__ = "registry_meta"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class PartnerRow(Base):
+    __tablename__ = "partners"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    name_th: Mapped[str] = mapped_column(String(300), default="")
+    country: Mapped[str] = mapped_column(String(2))
+    city: Mapped[str] = mapped_column(String(300), default="")
+    working_group: Mapped[str | None] = mapped_column(String(100), nullable=True)  # explicit only
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class AgreementRow(Base):
+    __tablename__ = "agreements"
+    __table_args__ = (
+        UniqueConstraint("partner_id", "kind", "signed_on", "local_party", name="uq_agreement"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    signed_on: Mapped[dt.date] = mapped_column(Date)
+    local_party: Mapped[str] = mapped_column(String(300))
+    areas: Mapped[list[str]] = mapped_column(JSON, default=list)
+    expires_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    level: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    contact_person: Mapped[str] = mapped_column(String(300), default="")
+    contact_email: Mapped[str] = mapped_column(String(320), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+
+class ActivityRow(Base):
+    __tablename__ = "activities"
+    __table_args__ = (UniqueConstraint("partner_id", "date", "title", name="uq_activity"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    title: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(String(40), default="other")
+
+
+class BudgetDeadlineRow(Base):
+    __tablename__ = "budget_deadlines"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    title_th: Mapped[str] = mapped_column(Text, default="")
+    dtstart: Mapped[dt.datetime] = mapped_column(DateTime)  # local wall time, naive
+    rrule: Mapped[str] = mapped_column(Text, default="")
+    working_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+
+class MeetingRow(Base):
+    __tablename__ = "meetings"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    title: Mapped[str] = mapped_column(Text)
+    title_th: Mapped[str] = mapped_column(Text, default="")
+    dtstart: Mapped[dt.datetime] = mapped_column(DateTime)  # local wall time, naive
+    rrule: Mapped[str] = mapped_column(Text, default="")
+    duration_minutes: Mapped[int] = mapped_column(Integer, default=120)
+    location: Mapped[str] = mapped_column(Text, default="")
+    working_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+    invite_consulates: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class MessageRow(Base):
+    """One rendered email (a digest for one recipient) and its delivery state."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_due", "state", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(40))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), nullable=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    language: Mapped[str] = mapped_column(String(5))
+    subject: Mapped[str] = mapped_column(Text)
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)  # the Message-ID header
+    sender: Mapped[str] = mapped_column(String(320))  # envelope from
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # the complete rendered message
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class NoticeRow(Base):
+    """One (job, item, occurrence, stage, recipient): the unit of "at most once"."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        UniqueConstraint("job", "item", "occurrence", "stage", "recipient", name="uq_notice"),
+        Index("ix_notices_lookup", "job", "item", "recipient"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(40))
+    item: Mapped[str] = mapped_column(String(400))
+    occurrence: Mapped[dt.date] = mapped_column(Date)
+    stage: Mapped[int] = mapped_column(Integer)
+    recipient: Mapped[str] = mapped_column(String(320))
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+
+
+class RunRow(Base):
+    __tablename__ = "runs"
+    __table_args__ = (Index("ix_runs_job", "job", "started_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(40))
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    trigger: Mapped[str] = mapped_column(String(20))  # manual | daemon
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    notices: Mapped[int] = mapped_column(Integer, default=0)
+    queued: Mapped[int] = mapped_column(Integer, default=0)
+    outcome: Mapped[str] = mapped_column(String(20), default="running")  # ok | error | running
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class DaemonRow(Base):
+    """Daemons that are or were running; the active one publishes its next run times."""
+
+    __tablename__ = "daemons"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_runs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)

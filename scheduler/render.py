@@ -1,0 +1,193 @@
+"""Notices → one rendered email (subject, text, HTML, headers), at queue time.
+
+Templates: `<job>.<lang>.txt` (with a `subject` block) and `<job>.<lang>.html`, Jinja2 with
+StrictUndefined; HTML autoescaped. `email.templates_dir` may override any of them.
+Data never becomes a header line: header values are stripped of control characters and set
+through the email package, which encodes non-ASCII (RFC 2047).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Any
+
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateError,
+    select_autoescape,
+)
+
+from scheduler.config import JOB_NAMES, bundled_path
+from scheduler.domain import LANGUAGES
+from scheduler.errors import ConfigError
+from scheduler.planning import Notice, Recipient
+from scheduler.thaidate import format_date, format_datetime as format_local_datetime
+from scheduler.thaidate import format_month_year
+
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+KIND_NAMES = {
+    "en": {"sister-city": "sister-city agreement", "mou": "MOU", "loi": "letter of intent",
+           "friendship": "friendship agreement"},
+    "th": {"sister-city": "ความตกลงเมืองพี่เมืองน้อง", "mou": "บันทึกความเข้าใจ (MOU)",
+           "loi": "หนังสือแสดงเจตจำนง (LOI)", "friendship": "ความตกลงฉันมิตร"},
+}
+
+
+def header_text(value: str, limit: int = 250) -> str:
+    """One safe header line: control characters (CR, LF…) become spaces, runs collapse."""
+    cleaned = " ".join(_HEADER_UNSAFE.sub(" ", value).split())
+    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    message_id: str
+    data: bytes
+    text: str
+    html: str
+
+
+def _date(value: dt.date | None, lang: str) -> str:
+    return "" if value is None else format_date(value, lang)
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+class Renderer:
+    def __init__(self, *, sender: str, timezone: str, templates_dir: Path | None = None) -> None:
+        self.sender = sender
+        self.sender_name, self.sender_address = parseaddr(sender)
+        self.domain = self.sender_address.rpartition("@")[2] or "sistercity.invalid"
+        self.timezone = timezone
+        self.templates_dir = templates_dir
+        loaders = []
+        if templates_dir is not None:
+            loaders.append(FileSystemLoader(str(templates_dir)))
+        loaders.append(FileSystemLoader(str(bundled_path("templates"))))
+        self.env = Environment(
+            loader=ChoiceLoader(loaders),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters["date"] = _date
+        self.env.filters["month_year"] = format_month_year
+        self.env.filters["datetime"] = format_local_datetime
+        self.env.filters["kind"] = lambda kind, lang: KIND_NAMES[lang].get(kind, kind)
+        self.env.filters["ordinal"] = _ordinal
+        self._cache: dict[str, Template] = {}
+
+    def template(self, name: str) -> Template:
+        cached = self._cache.get(name)
+        if cached is None:
+            try:
+                cached = self.env.get_template(name)
+            except TemplateError as exc:
+                where = self.templates_dir or bundled_path("templates")
+                raise ConfigError(f"{where}/{name}: broken email template: {exc}") from None
+            self._cache[name] = cached
+        return cached
+
+    def check(self, jobs: Sequence[str] = JOB_NAMES) -> None:
+        """Load every template the jobs need now, so a broken one stops the command before
+        anything is queued rather than in the middle of a run."""
+        for job in jobs:
+            for lang in LANGUAGES:
+                text = self.template(f"{job}.{lang}.txt")
+                self.template(f"{job}.{lang}.html")
+                if "subject" not in text.blocks:
+                    raise ConfigError(f"{job}.{lang}.txt: the template has no subject block")
+
+    def render(
+        self,
+        job: str,
+        recipient: Recipient,
+        notices: Sequence[Notice],
+        *,
+        as_of: dt.date,
+        now: dt.datetime,
+        extra: Mapping[str, Any] | None = None,
+        ics: bytes | None = None,
+    ) -> Rendered:
+        lang = recipient.language if recipient.language in LANGUAGES else "en"
+        items = [n.context for n in notices]
+        variables: dict[str, Any] = {
+            "lang": lang,
+            "job": job,
+            "recipient": recipient,
+            "items": items,
+            "as_of": as_of,
+            "sender_name": self.sender_name or self.sender_address,
+            **(extra or {}),
+        }
+        text_template = self.template(f"{job}.{lang}.txt")
+        html_template = self.template(f"{job}.{lang}.html")
+        try:
+            subject = "".join(text_template.blocks["subject"](text_template.new_context(variables)))
+            text = text_template.render(variables)
+            html = html_template.render(variables)
+        except TemplateError as exc:
+            raise ConfigError(f"{job}.{lang}: email template failed: {exc}") from None
+        message_id = f"<{job}.{uuid.uuid4().hex}@{self.domain}>"
+        msg = build_message(
+            sender=self.sender,
+            to=Address(header_text(recipient.name), addr_spec=recipient.address),
+            subject=header_text(subject),
+            text=text,
+            html=html,
+            message_id=message_id,
+            date=now,
+            job=job,
+        )
+        if ics is not None:
+            from scheduler.invitation import attach_invitation
+
+            attach_invitation(msg, ics)
+        data = msg.as_bytes(policy=SMTP)
+        return Rendered(header_text(subject), message_id, data, text, html)
+
+
+def build_message(
+    *,
+    sender: str,
+    to: Address,
+    subject: str,
+    text: str,
+    html: str,
+    message_id: str,
+    date: dt.datetime,
+    job: str,
+) -> EmailMessage:
+    msg = EmailMessage(policy=SMTP)
+    name, address = parseaddr(sender)
+    msg["From"] = Address(header_text(name), addr_spec=address)
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = message_id
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Sistercity-Job"] = job
+    msg.set_content(text, charset="utf-8")
+    msg.add_alternative(html, subtype="html", charset="utf-8")
+    return msg

@@ -1,0 +1,147 @@
+"""One path for `run`, `--dry-run`, `preview` and the daemon: plan → queue → deliver.
+
+The clock is read by the caller (CLI or daemon) and passed in as `as_of` and `now`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from sqlalchemy import update
+
+from jobs import job_module
+from scheduler.config import Settings
+from scheduler.db import Database
+from scheduler.domain import Registry
+from scheduler.models import RunRow
+from scheduler.outbox import Draft, draft_messages, load_history, queue_drafts
+from scheduler.planning import History, PlanContext
+from scheduler.render import Renderer
+from scheduler.thaidate import WorkingCalendar
+
+log = logging.getLogger("sistercity.run")
+
+
+@dataclass
+class JobResult:
+    job: str
+    as_of: dt.date
+    notices: int = 0
+    messages: int = 0
+    message_ids: list[int] = field(default_factory=list)
+    drafts: list[Draft] = field(default_factory=list)
+    run_id: int | None = None
+
+
+def open_database(settings: Settings, *, bootstrap: bool = True) -> Database:
+    """Open the configured database, creating the schema and loading the configured dataset
+    files into an empty registry (SPEC: the first command that needs the database)."""
+    from scheduler.dataset import read_files
+    from scheduler.store import known_ids, partner_count, upsert_batch
+
+    db = Database(settings.database_url, label=settings.label)
+    db.ensure_schema()
+    if bootstrap and settings.data_files:
+        with db.read() as session:
+            empty = partner_count(session) == 0
+        if empty:
+            with db.write(lock="bootstrap") as session:
+                if partner_count(session) == 0:
+                    batch = read_files(settings.data_files, known_ids(session))
+                    upsert_batch(session, batch)
+                    log.info("loaded %s into the new registry",
+                             ", ".join(p.name for p in settings.data_files))
+    return db
+
+
+class Runner:
+    def __init__(self, db: Database, settings: Settings, *, renderer: Renderer | None = None):
+        self.db = db
+        self.settings = settings
+        self.renderer = renderer or Renderer(
+            sender=settings.email.sender,
+            timezone=settings.timezone,
+            templates_dir=settings.email.templates_dir,
+        )
+        self.calendar = WorkingCalendar(settings.extra_holidays)
+
+    def registry(self) -> Registry:
+        from scheduler.store import load_registry
+
+        with self.db.read() as session:
+            return load_registry(session)
+
+    def context(self, registry: Registry, as_of: dt.date, history: History) -> PlanContext:
+        return PlanContext(
+            registry=registry, as_of=as_of, settings=self.settings.jobs, calendar=self.calendar,
+            timezone=self.settings.timezone, history=history, sender=self.settings.email.sender,
+        )
+
+    def _history_since(self, module: ModuleType, as_of: dt.date) -> dt.date | None:
+        # Staged jobs only look at occurrences on or after as_of; dormancy spells reach back.
+        return None if not getattr(module, "STAGED", True) else as_of
+
+    def run_job(
+        self,
+        job: str,
+        as_of: dt.date,
+        *,
+        now: dt.datetime,
+        registry: Registry | None = None,
+        dry_run: bool = False,
+        trigger: str = "manual",
+    ) -> JobResult:
+        module = job_module(job)
+        registry = registry or self.registry()
+        result = JobResult(job, as_of)
+        extras = getattr(module, "message_extras", None)
+        digest = bool(getattr(module, "DIGEST", True))
+        if dry_run:
+            with self.db.read() as session:
+                history = load_history(session, job, self._history_since(module, as_of))
+            notices = module.plan(self.context(registry, as_of, history))
+            result.drafts = draft_messages(job, notices, self.renderer, digest=digest,
+                                           as_of=as_of, now=now, extras=extras)
+            result.notices = len(notices)
+            result.messages = len(result.drafts)
+            return result
+        with self.db.write(lock=f"plan:{job}") as session:
+            history = load_history(session, job, self._history_since(module, as_of))
+            notices = module.plan(self.context(registry, as_of, history))
+            drafts = draft_messages(job, notices, self.renderer, digest=digest, as_of=as_of,
+                                    now=now, extras=extras)
+            run = RunRow(job=job, as_of=as_of, trigger=trigger, started_at=now,
+                         finished_at=now, outcome="ok")
+            session.add(run)
+            session.flush()
+            queued = queue_drafts(session, job, drafts, sender=self.settings.email.sender_address,
+                                  as_of=as_of, now=now, run_id=run.id)
+            run.notices, run.queued = queued.notices, queued.messages
+            result.run_id = run.id
+        result.notices, result.messages = queued.notices, queued.messages
+        result.message_ids = queued.message_ids
+        return result
+
+    def record_failure(self, job: str, as_of: dt.date, now: dt.datetime, error: str,
+                       trigger: str) -> None:
+        with self.db.write() as session:
+            session.add(RunRow(job=job, as_of=as_of, trigger=trigger, started_at=now,
+                               finished_at=now, outcome="error", error=error[:4000]))
+
+    def finish_run(self, run_id: int | None, finished: dt.datetime) -> None:
+        if run_id is None:
+            return
+        with self.db.write() as session:
+            session.execute(update(RunRow).where(RunRow.id == run_id).values(finished_at=finished))
+
+    def run_jobs(
+        self, jobs: Sequence[str], as_of: dt.date, *, now: dt.datetime, dry_run: bool = False,
+        trigger: str = "manual",
+    ) -> list[JobResult]:
+        registry = self.registry()
+        return [self.run_job(job, as_of, now=now, registry=registry, dry_run=dry_run,
+                             trigger=trigger) for job in jobs]

@@ -1,0 +1,299 @@
+"""The registry in the database: bulk upsert of a validated batch, and the snapshot read.
+
+Both work table by table in bulk (a handful of statements, whatever the size), never per
+partner: the planning benchmark runs over 10,000 partners.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from scheduler.dataset import Batch, Known
+from scheduler.domain import (
+    Activity,
+    Agreement,
+    AgreementKind,
+    BudgetDeadline,
+    Consulate,
+    Contact,
+    Meeting,
+    Partner,
+    Recurrence,
+    Registry,
+    Role,
+    WorkingGroup,
+)
+from scheduler.models import (
+    ActivityRow,
+    AgreementRow,
+    BudgetDeadlineRow,
+    ConsulateRow,
+    ContactRow,
+    MeetingRow,
+    MetaRow,
+    PartnerRow,
+    WorkingGroupRow,
+)
+
+MFA_KEY = "mfa_contact"
+
+
+@dataclass
+class UpsertCounts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def known_ids(session: Session) -> Known:
+    return Known(
+        contacts=frozenset(session.scalars(select(ContactRow.id))),
+        groups=frozenset(session.scalars(select(WorkingGroupRow.id))),
+    )
+
+
+def partner_count(session: Session) -> int:
+    from sqlalchemy import func
+
+    return int(session.scalar(select(func.count()).select_from(PartnerRow)) or 0)
+
+
+def _upsert(
+    session: Session,
+    model: Any,
+    key: str,
+    rows: Iterable[tuple[dict[str, Any], frozenset[str]]],
+) -> UpsertCounts:
+    """Insert new rows; update existing ones, writing only the keys the file mentioned."""
+    rows = list(rows)
+    counts = UpsertCounts()
+    if not rows:
+        return counts
+    column = getattr(model, key)
+    existing: dict[Any, dict[str, Any]] = {}
+    ids = [r[key] for r, _ in rows]
+    for chunk in _chunks(ids, 500):
+        for obj in session.scalars(select(model).where(column.in_(chunk))):
+            existing[getattr(obj, key)] = {c: getattr(obj, c) for c in obj.__table__.columns.keys()}
+    new, changed = [], []
+    for values, present in rows:
+        old = existing.get(values[key])
+        if old is None:
+            new.append(values)
+            continue
+        patch = {k: v for k, v in values.items() if k == key or k in present}
+        if any(old.get(k) != v for k, v in patch.items()):
+            changed.append(patch)
+        else:
+            counts.unchanged += 1
+    if new:
+        session.execute(insert(model), new)
+    if changed:
+        session.execute(update(model), changed)
+    counts.created, counts.updated = len(new), len(changed)
+    return counts
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+# Dataset keys whose column has another name.
+_PARTNER_KEYS = {"id", "name", "name_th", "country", "city", "working_group", "timezone"}
+_RECURRENCE_KEYS = {"due_on": ("dtstart", "rrule"), "starts_at": ("dtstart", "rrule"),
+                    "dtstart": ("dtstart",), "rrule": ("rrule",)}
+
+
+def _recurrence_present(present: frozenset[str]) -> frozenset[str]:
+    out = set(present)
+    for key, columns in _RECURRENCE_KEYS.items():
+        if key in present:
+            out.update(columns)
+    return frozenset(out)
+
+
+def upsert_batch(session: Session, batch: Batch) -> dict[str, UpsertCounts]:
+    """Write a validated batch. Never deletes."""
+    result: dict[str, UpsertCounts] = {}
+    result["contacts"] = _upsert(session, ContactRow, "id", (
+        ({"id": c.id, "name": c.name, "email": c.email, "language": c.language,
+          "role": c.role.value}, present)
+        for c, present in batch.contacts.values()
+    ))
+    result["working groups"] = _upsert(session, WorkingGroupRow, "id", (
+        ({"id": g.id, "name": g.name, "name_th": g.name_th, "lead": g.lead,
+          "countries": list(g.countries)}, present)
+        for g, present in batch.groups.values()
+    ))
+    all_keys = frozenset({"country", "contact"})
+    result["consulates"] = _upsert(session, ConsulateRow, "country", (
+        ({"country": c.country, "contact": c.contact}, all_keys) for c in batch.consulates.values()
+    ))
+    if batch.mfa_contact:
+        _upsert(session, MetaRow, "key",
+                [({"key": MFA_KEY, "value": batch.mfa_contact}, frozenset({"value"}))])
+    result["partners"] = _upsert(session, PartnerRow, "id", (
+        ({k: v for k, v in asdict(p).items() if k in _PARTNER_KEYS}, present)
+        for p, present in batch.partners.values()
+    ))
+    partners = [p for p, _ in batch.partners.values()]
+    result["agreements"] = upsert_agreements(
+        session, [(p.id, a) for p in partners for a in p.agreements]
+    )
+    result["activities"] = add_activities(session, [(p.id, a) for p in partners for a in p.activities])
+    result["budget deadlines"] = _upsert(session, BudgetDeadlineRow, "id", (
+        ({"id": d.id, "title": d.title, "title_th": d.title_th, "dtstart": d.recurrence.dtstart,
+          "rrule": d.recurrence.rrule, "working_groups": list(d.working_groups),
+          "notes": d.notes}, _recurrence_present(present))
+        for d, present in batch.deadlines.values()
+    ))
+    result["meetings"] = _upsert(session, MeetingRow, "id", (
+        ({"id": m.id, "title": m.title, "title_th": m.title_th, "dtstart": m.recurrence.dtstart,
+          "rrule": m.recurrence.rrule, "duration_minutes": m.duration_minutes,
+          "location": m.location, "working_groups": list(m.working_groups),
+          "invite_consulates": m.invite_consulates}, _recurrence_present(present))
+        for m, present in batch.meetings.values()
+    ))
+    return result
+
+
+def _agreement_values(partner_id: str, a: Agreement) -> dict[str, Any]:
+    return {
+        "partner_id": partner_id, "kind": a.kind.value, "signed_on": a.signed_on,
+        "local_party": a.local_party, "areas": list(a.areas), "expires_on": a.expires_on,
+        "level": a.level, "title": a.title, "contact_person": a.contact_person,
+        "contact_email": a.contact_email, "notes": a.notes,
+    }
+
+
+def upsert_agreements(session: Session, items: list[tuple[str, Agreement]]) -> UpsertCounts:
+    """Match by (partner, kind, signing date, local party); fill in what is new or changed.
+    Optional fields that are empty in the source never erase what is stored."""
+    counts = UpsertCounts()
+    existing: dict[tuple[str, str, dt.date, str], AgreementRow] = {}
+    partner_ids = sorted({pid for pid, _ in items})
+    for chunk in _chunks(partner_ids, 500):
+        for row in session.scalars(select(AgreementRow).where(AgreementRow.partner_id.in_(chunk))):
+            existing[(row.partner_id, row.kind, row.signed_on, row.local_party)] = row
+    new, changed = [], []
+    for pid, agreement in items:
+        values = _agreement_values(pid, agreement)
+        row = existing.get((pid, agreement.kind.value, agreement.signed_on, agreement.local_party))
+        if row is None:
+            new.append(values)
+            existing[(pid, agreement.kind.value, agreement.signed_on, agreement.local_party)] = (
+                AgreementRow(**values)
+            )
+            continue
+        patch = {k: v for k, v in values.items() if v not in (None, "", []) and getattr(row, k) != v}
+        if patch:
+            changed.append({"id": row.id, **patch})
+        else:
+            counts.unchanged += 1
+    if new:
+        session.execute(insert(AgreementRow), new)
+    if changed:
+        session.execute(update(AgreementRow), changed)
+    counts.created, counts.updated = len(new), len(changed)
+    return counts
+
+
+def add_activities(session: Session, items: list[tuple[str, Activity]]) -> UpsertCounts:
+    """Insert activities not yet recorded (matched by partner, date and title)."""
+    counts = UpsertCounts()
+    partner_ids = sorted({pid for pid, _ in items})
+    existing: set[tuple[str, dt.date, str]] = set()
+    for chunk in _chunks(partner_ids, 500):
+        rows = session.execute(
+            select(ActivityRow.partner_id, ActivityRow.date, ActivityRow.title)
+            .where(ActivityRow.partner_id.in_(chunk))
+        )
+        existing.update((r[0], r[1], r[2]) for r in rows)
+    new = []
+    for pid, activity in items:
+        key = (pid, activity.date, activity.title)
+        if key in existing:
+            counts.unchanged += 1
+            continue
+        existing.add(key)
+        new.append({"partner_id": pid, "date": activity.date, "title": activity.title,
+                    "kind": activity.kind})
+    if new:
+        session.execute(insert(ActivityRow), new)
+    counts.created = len(new)
+    return counts
+
+
+def load_registry(session: Session) -> Registry:
+    """Read the whole registry into frozen values (a fixed number of queries)."""
+    contacts = {
+        r.id: Contact(id=r.id, name=r.name, email=r.email, language=r.language, role=Role(r.role))
+        for r in session.scalars(select(ContactRow))
+    }
+    groups = {
+        r.id: WorkingGroup(id=r.id, name=r.name, name_th=r.name_th, lead=r.lead,
+                           countries=tuple(r.countries or ()))
+        for r in session.scalars(select(WorkingGroupRow))
+    }
+    consulates = {r.country: Consulate(r.country, r.contact)
+                  for r in session.scalars(select(ConsulateRow))}
+    mfa = session.get(MetaRow, MFA_KEY)
+    by_country = _group_by_country(groups)
+
+    agreements: dict[str, list[Agreement]] = defaultdict(list)
+    for a in session.execute(select(AgreementRow.__table__)).mappings():
+        agreements[a["partner_id"]].append(Agreement(
+            kind=AgreementKind(a["kind"]), signed_on=a["signed_on"], local_party=a["local_party"],
+            areas=tuple(a["areas"] or ()), expires_on=a["expires_on"], level=a["level"],
+            title=a["title"], contact_person=a["contact_person"],
+            contact_email=a["contact_email"], notes=a["notes"],
+        ))
+    activities: dict[str, list[Activity]] = defaultdict(list)
+    for row in session.execute(
+        select(ActivityRow.partner_id, ActivityRow.date, ActivityRow.title, ActivityRow.kind)
+    ):
+        activities[row[0]].append(Activity(date=row[1], title=row[2], kind=row[3]))
+
+    partners = {}
+    for r in session.scalars(select(PartnerRow).order_by(PartnerRow.country, PartnerRow.name)):
+        partners[r.id] = Partner(
+            id=r.id, name=r.name, name_th=r.name_th, country=r.country, city=r.city,
+            working_group=r.working_group or by_country.get(r.country), timezone=r.timezone,
+            agreements=tuple(sorted(agreements.get(r.id, ()), key=lambda a: a.signed_on)),
+            activities=tuple(sorted(activities.get(r.id, ()), key=lambda a: a.date)),
+        )
+    deadlines = {
+        r.id: BudgetDeadline(id=r.id, title=r.title, title_th=r.title_th,
+                             recurrence=Recurrence(r.dtstart, r.rrule),
+                             working_groups=tuple(r.working_groups or ()), notes=r.notes)
+        for r in session.scalars(select(BudgetDeadlineRow))
+    }
+    meetings = {
+        r.id: Meeting(id=r.id, title=r.title, title_th=r.title_th,
+                      recurrence=Recurrence(r.dtstart, r.rrule),
+                      duration_minutes=r.duration_minutes, location=r.location,
+                      working_groups=tuple(r.working_groups or ()),
+                      invite_consulates=r.invite_consulates)
+        for r in session.scalars(select(MeetingRow))
+    }
+    return Registry(
+        contacts=contacts, working_groups=groups, consulates=consulates,
+        mfa_contact=mfa.value if mfa else None, partners=partners,
+        budget_deadlines=deadlines, meetings=meetings,
+    )
+
+
+def _group_by_country(groups: Mapping[str, WorkingGroup]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for group in groups.values():
+        for country in group.countries:
+            out.setdefault(country, group.id)
+    return out

@@ -1,0 +1,300 @@
+"""Thai calendar helpers: Buddhist Era years, the Thai fiscal year, date parsing and
+formatting for Thai and English readers, and a working-day calendar.
+
+Conventions used throughout:
+
+* The Buddhist Era (BE) year is the Common Era (CE) year + 543.
+* Thai fiscal year FY N (a BE year) runs from 1 October of CE year N - 544 to
+  30 September of CE year N - 543, e.g. FY2561 = 2017-10-01 .. 2018-09-30.
+* All ``date`` objects are proleptic Gregorian CE dates; BE only ever appears in text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import MAXYEAR, MINYEAR, date, datetime, timedelta
+from functools import cache
+
+import holidays
+from babel.dates import get_month_names
+
+__all__ = [
+    "BE_OFFSET",
+    "WorkingCalendar",
+    "anniversary",
+    "be_year",
+    "fiscal_year",
+    "fiscal_year_bounds",
+    "format_date",
+    "format_datetime",
+    "format_month_year",
+    "parse_date",
+    "parse_flexible_date",
+    "years_between",
+]
+
+BE_OFFSET = 543
+
+# Any 4-digit year from here on is taken to be Buddhist Era. CE 2400 is far beyond anything
+# this application schedules, and BE 2400 is CE 1857, before any sister-city agreement, so
+# the two readings never overlap in practice.
+_BE_THRESHOLD = 2400
+
+# The fiscal year starts in October: dates from this month on belong to the next FY.
+_FY_FIRST_MONTH = 10
+
+# Supported output languages and the babel locale / holidays language behind each.
+_BABEL_LOCALES = {"th": "th", "en": "en"}
+_HOLIDAY_LANGUAGES = {"th": "th", "en": "en_US"}
+_SPECIAL_HOLIDAY_NAMES = {"th": "วันหยุดพิเศษ", "en": "Special holiday"}
+
+# ASCII digits only: Python's \d also matches Thai digits (๐-๙), and int() would happily
+# convert them, which would make the accepted syntax wider than what the messages promise.
+_ISO_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+# Day/month/year as typed into spreadsheets; the backreference requires the same separator
+# twice so that e.g. "22/08-2560" is rejected rather than guessed at.
+_DMY_RE = re.compile(r"([0-9]{1,2})([/.\-])([0-9]{1,2})\2([0-9]{4})")
+
+_ISO_HINT = "expected YYYY-MM-DD"
+_FLEXIBLE_HINT = "expected YYYY-MM-DD or DD/MM/YYYY"
+
+
+def be_year(ce_year: int) -> int:
+    """Return the Buddhist Era year for a Common Era year (``be_year(2018) == 2561``)."""
+    return ce_year + BE_OFFSET
+
+
+def fiscal_year(d: date) -> int:
+    """Return the Thai fiscal year (as a BE year) that contains ``d``.
+
+    ``fiscal_year(date(2017, 9, 30)) == 2560`` and ``fiscal_year(date(2017, 10, 1)) == 2561``.
+    """
+    return be_year(d.year) + (1 if d.month >= _FY_FIRST_MONTH else 0)
+
+
+def fiscal_year_bounds(fy_be: int) -> tuple[date, date]:
+    """Return the first and last day (CE dates, both inclusive) of fiscal year ``fy_be`` (BE).
+
+    ``fiscal_year_bounds(2561) == (date(2017, 10, 1), date(2018, 9, 30))``.
+    Raises ``ValueError`` when either bound would fall outside the range ``date`` supports.
+    """
+    start_year = fy_be - BE_OFFSET - 1
+    end_year = fy_be - BE_OFFSET
+    if start_year < MINYEAR or end_year > MAXYEAR:
+        raise ValueError(f"fiscal year {fy_be} BE is outside the supported range")
+    return date(start_year, _FY_FIRST_MONTH, 1), date(end_year, _FY_FIRST_MONTH - 1, 30)
+
+
+def _build_date(text: str, year: int, month: int, day: int, hint: str) -> date:
+    """Build a date from a possibly-BE ``year``; ``text`` and ``hint`` feed the error message.
+
+    The year is converted before ``date`` is constructed because leap years are decided on the
+    CE year: BE 2563 is CE 2020 (leap), so 2563-02-29 is valid even though 2563 is not a
+    Gregorian leap year.
+    """
+    ce_year = year - BE_OFFSET if year >= _BE_THRESHOLD else year
+    try:
+        return date(ce_year, month, day)
+    except ValueError:
+        if ce_year != year:
+            # Leap-day mistakes are easy to make in BE; say which CE year was checked.
+            hint = f"{year} BE is {ce_year} CE; {hint}"
+        raise ValueError(f"{text} is not a date ({hint})") from None
+
+
+def _shown(text: str) -> str:
+    # An empty cell would otherwise produce " is not a date", which reads like a glitch.
+    return text if text else "an empty value"
+
+
+def parse_date(text: str) -> date:
+    """Parse ``YYYY-MM-DD`` (surrounding whitespace ignored) into a CE ``date``.
+
+    A year >= 2400 is read as Buddhist Era: ``parse_date("2560-11-15") == date(2017, 11, 15)``.
+    Raises ``ValueError`` with a message naming the input and the expected format, e.g.
+    ``"2019-02-30 is not a date (expected YYYY-MM-DD)"``.
+    """
+    stripped = text.strip()
+    match = _ISO_RE.fullmatch(stripped)
+    if match is None:
+        raise ValueError(f"{_shown(stripped)} is not a date ({_ISO_HINT})")
+    year, month, day = (int(g) for g in match.groups())
+    return _build_date(stripped, year, month, day, _ISO_HINT)
+
+
+def parse_flexible_date(text: str) -> date:
+    """Parse what people type into spreadsheets.
+
+    Accepts everything :func:`parse_date` accepts, plus day/month/year (always in that order,
+    as written in Thailand) separated by ``/``, ``.`` or ``-`` with a 4-digit year, e.g.
+    ``"22/08/2560"`` (BE, since >= 2400) or ``"22.8.2017"`` (CE). Raises ``ValueError`` in
+    the same style as :func:`parse_date`.
+    """
+    stripped = text.strip()
+    if _ISO_RE.fullmatch(stripped):
+        return parse_date(stripped)
+    match = _DMY_RE.fullmatch(stripped)
+    if match is None:
+        raise ValueError(f"{_shown(stripped)} is not a date ({_FLEXIBLE_HINT})")
+    day_s, _sep, month_s, year_s = match.groups()
+    return _build_date(stripped, int(year_s), int(month_s), int(day_s), _FLEXIBLE_HINT)
+
+
+def _check_lang(lang: str) -> None:
+    if lang not in _BABEL_LOCALES:
+        raise ValueError(f"unsupported language {lang!r} (expected 'th' or 'en')")
+
+
+@cache
+def _month_abbreviations(lang: str) -> dict[int, str]:
+    # CLDR lookups are comparatively slow and the data never changes within a process.
+    names = get_month_names("abbreviated", context="format", locale=_BABEL_LOCALES[lang])
+    return {int(month): str(name) for month, name in names.items()}
+
+
+def _display_year(d: date, lang: str) -> int:
+    # Thai readers expect Buddhist Era years; English readers get CE.
+    return be_year(d.year) if lang == "th" else d.year
+
+
+def format_date(d: date, lang: str) -> str:
+    """Format ``d`` as day, abbreviated month and year, without leading zeros.
+
+    ``"th"``: BE year and CLDR Thai abbreviation, e.g. ``"30 มี.ค. 2561"``.
+    ``"en"``: CE year, e.g. ``"30 Mar 2018"``. Any other ``lang`` raises ``ValueError``.
+    """
+    _check_lang(lang)
+    return f"{d.day} {_month_abbreviations(lang)[d.month]} {_display_year(d, lang)}"
+
+
+def format_month_year(d: date, lang: str) -> str:
+    """Format the month of ``d``: ``"มี.ค. 2561"`` (th, BE) or ``"Mar 2018"`` (en).
+
+    Any other ``lang`` raises ``ValueError``.
+    """
+    _check_lang(lang)
+    return f"{_month_abbreviations(lang)[d.month]} {_display_year(d, lang)}"
+
+
+def format_datetime(d: datetime, lang: str) -> str:
+    """Format as :func:`format_date` followed by the 24-hour time, e.g. ``"30 Mar 2018 09:30"``.
+
+    The wall-clock time is shown as given; no time-zone conversion happens here.
+    """
+    return f"{format_date(d.date(), lang)} {d:%H:%M}"
+
+
+def anniversary(signed_on: date, year: int) -> date:
+    """Return the anniversary of ``signed_on`` in ``year``.
+
+    A 29 February date has its anniversary on 28 February in common years (so that it stays in
+    February and never comes after the real anniversary month). Raises ``ValueError`` if
+    ``year`` is outside the range ``date`` supports.
+    """
+    try:
+        return signed_on.replace(year=year)
+    except ValueError:
+        if (signed_on.month, signed_on.day) == (2, 29) and MINYEAR <= year <= MAXYEAR:
+            return date(year, 2, 28)
+        raise
+
+
+def years_between(start: date, end: date) -> int:
+    """Return the number of whole years completed from ``start`` to ``end`` (``end >= start``).
+
+    A year is completed on the :func:`anniversary` date, so a 29 February start completes its
+    first year on 28 February of the next (common) year. Raises ``ValueError`` if ``end`` is
+    before ``start``.
+    """
+    if end < start:
+        raise ValueError(f"end {end.isoformat()} is before start {start.isoformat()}")
+    years = end.year - start.year
+    if end < anniversary(start, end.year):
+        years -= 1
+    return years
+
+
+class WorkingCalendar:
+    """Thai public + government holidays (holidays.TH(categories=(PUBLIC, GOVERNMENT))) plus
+    extra dates.
+
+    A working day is Monday to Friday and neither an official holiday (including substitution
+    days such as "Songkran Festival (in lieu)" and cabinet-declared bridge holidays, as far as
+    the ``holidays`` package knows them) nor one of ``extra_holidays``. The ``holidays`` data
+    for Thailand starts in 1914; earlier years have weekends only.
+
+    Holiday data is computed lazily one year at a time and cached; instances are meant to be
+    long-lived. They are not safe for concurrent first use of a year from several threads.
+    """
+
+    def __init__(self, extra_holidays: Iterable[date] = ()) -> None:
+        self._extra: frozenset[date] = frozenset(extra_holidays)
+        # One holidays object per language; it expands to new years on demand.
+        # country_holidays("TH") builds the same object as holidays.TH(...), but holidays.TH is
+        # registered at runtime and its constructor is untyped, so mypy --strict rejects it.
+        self._sources = {
+            lang: holidays.country_holidays(
+                "TH",
+                categories=(holidays.PUBLIC, holidays.GOVERNMENT),
+                language=hol_lang,
+                years=(),
+            )
+            for lang, hol_lang in _HOLIDAY_LANGUAGES.items()
+        }
+        self._names: dict[tuple[str, int], dict[date, str]] = {}
+        self._closed: dict[int, frozenset[date]] = {}
+
+    def _year_names(self, lang: str, year: int) -> dict[date, str]:
+        key = (lang, year)
+        cached = self._names.get(key)
+        if cached is None:
+            source = self._sources[lang]
+            # Looking up any date of the year makes the holidays object populate that year.
+            source.get(date(year, 1, 1))
+            cached = {day: str(name) for day, name in source.items() if day.year == year}
+            self._names[key] = cached
+        return cached
+
+    def _closed_days(self, year: int) -> frozenset[date]:
+        closed = self._closed.get(year)
+        if closed is None:
+            # Holiday dates do not depend on the language; Thai is the reference data.
+            closed = frozenset(self._year_names("th", year)) | {
+                d for d in self._extra if d.year == year
+            }
+            self._closed[year] = closed
+        return closed
+
+    def is_working_day(self, d: date) -> bool:
+        """Return True if ``d`` is Monday-Friday and neither an official nor an extra holiday."""
+        return d.weekday() < 5 and d not in self._closed_days(d.year)
+
+    def holiday_name(self, d: date, lang: str) -> str | None:
+        """Return why a weekday is not a working day, in Thai (``"th"``) or English (``"en"``).
+
+        Official holidays give their ``holidays`` package name (several names on one day are
+        joined with ``"; "``); otherwise extra holidays give ``"วันหยุดพิเศษ"`` /
+        ``"Special holiday"``. Weekends and working days give ``None``. Any other ``lang``
+        raises ``ValueError``.
+        """
+        _check_lang(lang)
+        if d.weekday() >= 5:
+            return None
+        name = self._year_names(lang, d.year).get(d)
+        if name is None and d in self._extra:
+            name = _SPECIAL_HOLIDAY_NAMES[lang]
+        return name
+
+    def last_working_day_before(self, d: date) -> date:
+        """Return the latest working day strictly before ``d``.
+
+        Raises ``ValueError`` if there is none within the range ``date`` supports.
+        """
+        day = d
+        while True:
+            if day == date.min:
+                raise ValueError(f"no working day before {d.isoformat()}")
+            day -= timedelta(days=1)
+            if self.is_working_day(day):
+                return day
