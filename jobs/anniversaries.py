@@ -6,6 +6,7 @@ MFA contact where there is none; every staff contact. Every fifth year is marked
 
 from __future__ import annotations
 
+from jobs.common import partner_view
 from scheduler.planning import (
     Notice,
     PlanContext,
@@ -15,8 +16,6 @@ from scheduler.planning import (
     staged,
 )
 from scheduler.thaidate import anniversary
-
-from jobs.common import partner_view
 
 NAME = "anniversaries"
 DIGEST = True
@@ -44,8 +43,10 @@ def plan(ctx: PlanContext) -> list[Notice]:
                 if not start <= day <= end:
                     continue
                 years = year - agreement.signed_on.year
-                item = (f"{partner.id}/{agreement.kind.value}/{agreement.signed_on.isoformat()}"
-                        f"/{short_hash(agreement.local_party)}")
+                item = (
+                    f"{partner.id}/{agreement.kind.value}/{agreement.signed_on.isoformat()}"
+                    f"/{short_hash(agreement.local_party)}"
+                )
                 context = {
                     "partner": view,
                     "agreement_kind": agreement.kind.value,

@@ -47,7 +47,9 @@ def plan(ctx: PlanContext) -> list[Notice]:
                 "date": day,
                 "fiscal_year": fy,
                 "groups": [g.name for g in groups] if deadline.working_groups else [],
-                "groups_th": [g.name_th or g.name for g in groups] if deadline.working_groups else [],
+                "groups_th": [g.name_th or g.name for g in groups]
+                if deadline.working_groups
+                else [],
                 "closed": not working,
                 "weekend": day.weekday() >= 5,
                 "holiday_en": ctx.calendar.holiday_name(day, "en"),

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from jobs.common import partner_view
 from scheduler.domain import Partner
 from scheduler.planning import Notice, PlanContext, RecipientSet
-
-from jobs.common import partner_view
 
 NAME = "dormant-partners"
 DIGEST = True

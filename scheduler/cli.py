@@ -62,7 +62,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
     sys.exit(code)
 
 
-class DateParam(click.ParamType):
+class DateParam(click.ParamType):  # type: ignore[type-arg]
     name = "DATE"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
@@ -81,7 +81,10 @@ DATE = DateParam()
 
 def as_of_option(f: F) -> F:
     return click.option(
-        "--as-of", "as_of", type=DATE, default=None,
+        "--as-of",
+        "as_of",
+        type=DATE,
+        default=None,
         help="Plan as of this date (YYYY-MM-DD; a year ≥ 2400 is Buddhist Era). Default: today.",
     )(f)
 
@@ -92,8 +95,9 @@ def json_option(f: F) -> F:
 
 def _setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 class _Group(click.Group):
@@ -110,9 +114,14 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config", metavar="PATH", default=None,
-              help="config.toml to use (else $SISTERCITY_CONFIG, else ./config.toml, "
-                   "else the packaged defaults).")
+@click.option(
+    "--config",
+    "config",
+    metavar="PATH",
+    default=None,
+    help="config.toml to use (else $SISTERCITY_CONFIG, else ./config.toml, "
+    "else the packaged defaults).",
+)
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv: debug).")
 @click.version_option(package_name="sistercity-scheduler", prog_name="sistercity")
 @click.pass_context
@@ -165,10 +174,15 @@ def load(c: Context, files: tuple[Path, ...]) -> None:
     with db.write(lock="registry") as session:
         batch = read_files(files, known_ids(session))
         counts = upsert_batch(session, batch)
-    parts = [f"{name}: {v.created} new, {v.updated} updated"
-             for name, v in counts.items() if v.created or v.updated]
-    click.echo(f"loaded {', '.join(str(f) for f in files)}: "
-               + ("; ".join(parts) if parts else "nothing changed"))
+    parts = [
+        f"{name}: {v.created} new, {v.updated} updated"
+        for name, v in counts.items()
+        if v.created or v.updated
+    ]
+    click.echo(
+        f"loaded {', '.join(str(f) for f in files)}: "
+        + ("; ".join(parts) if parts else "nothing changed")
+    )
 
 
 @cli.command()
@@ -183,20 +197,31 @@ def partners(c: Context, as_of: dt.date | None, as_json: bool) -> None:
     day = as_of or c.today()
     registry = Runner(c.database(), c.settings).registry()
     after = c.settings.jobs.dormant_after_days
-    rows = []
+    rows: list[dict[str, Any]] = []
     for p in registry.partners.values():
         last = p.last_activity_on(day)
-        rows.append({
-            "id": p.id, "name": p.name, "name_th": p.name_th, "country": p.country,
-            "city": p.city, "working_group": p.working_group,
-            "agreements": [{"kind": a.kind.value, "signed_on": a.signed_on.isoformat(),
-                            "local_party": a.local_party,
-                            "expires_on": a.expires_on.isoformat() if a.expires_on else None}
-                           for a in p.agreements],
-            "last_activity": last.isoformat() if last else None,
-            "quiet_since": (q.isoformat() if (q := quiet_since(p, day)) else None),
-            "dormant": spell_start(p, day, after) is not None,
-        })
+        rows.append(
+            {
+                "id": p.id,
+                "name": p.name,
+                "name_th": p.name_th,
+                "country": p.country,
+                "city": p.city,
+                "working_group": p.working_group,
+                "agreements": [
+                    {
+                        "kind": a.kind.value,
+                        "signed_on": a.signed_on.isoformat(),
+                        "local_party": a.local_party,
+                        "expires_on": a.expires_on.isoformat() if a.expires_on else None,
+                    }
+                    for a in p.agreements
+                ],
+                "last_activity": last.isoformat() if last else None,
+                "quiet_since": (q.isoformat() if (q := quiet_since(p, day)) else None),
+                "dormant": spell_start(p, day, after) is not None,
+            }
+        )
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -208,9 +233,15 @@ def partners(c: Context, as_of: dt.date | None, as_json: bool) -> None:
         table.add_column(col)
     for r in rows:
         agreements = ", ".join(f"{a['kind']} {a['signed_on']}" for a in r["agreements"])
-        table.add_row(r["id"], f"{r['name']} / {r['name_th']}", r["country"],
-                      r["working_group"] or "-", agreements, r["last_activity"] or "-",
-                      "DORMANT" if r["dormant"] else "")
+        table.add_row(
+            r["id"],
+            f"{r['name']} / {r['name_th']}",
+            r["country"],
+            r["working_group"] or "-",
+            agreements,
+            r["last_activity"] or "-",
+            "DORMANT" if r["dormant"] else "",
+        )
     Console(width=160).print(table)
 
 
@@ -223,8 +254,12 @@ def activity() -> None:
 @click.argument("partner")
 @click.option("--date", "day", type=DATE, required=True, help="When it happened (YYYY-MM-DD).")
 @click.option("--title", required=True, help="What happened.")
-@click.option("--kind", default="other", show_default=True,
-              help="visit, meeting, event, exchange, letter, other…")
+@click.option(
+    "--kind",
+    default="other",
+    show_default=True,
+    help="visit, meeting, event, exchange, letter, other…",
+)
 @pass_ctx
 def activity_add(c: Context, partner: str, day: dt.date, title: str, kind: str) -> None:
     """Record an activity with PARTNER (its id); it ends a dormant spell."""
@@ -252,8 +287,9 @@ def activity_add(c: Context, partner: str, day: dt.date, title: str, kind: str) 
 def _job_names(names: Sequence[str]) -> list[str]:
     for name in names:
         if name not in JOBS:
-            raise click.BadParameter(f'unknown job "{name}" (jobs: {", ".join(JOBS)})',
-                                     param_hint="JOB")
+            raise click.BadParameter(
+                f'unknown job "{name}" (jobs: {", ".join(JOBS)})', param_hint="JOB"
+            )
     return list(dict.fromkeys(names)) or list(JOBS)
 
 
@@ -287,8 +323,10 @@ def run(c: Context, jobs: tuple[str, ...], as_of: dt.date | None, dry_run: bool)
 
 def _print_dry_run(results: Sequence[JobResult]) -> None:
     for r in results:
-        click.echo(f"{r.job} as of {r.as_of.isoformat()}: {r.notices} notices in "
-                   f"{r.messages} emails (dry run: nothing queued or sent)")
+        click.echo(
+            f"{r.job} as of {r.as_of.isoformat()}: {r.notices} notices in "
+            f"{r.messages} emails (dry run: nothing queued or sent)"
+        )
         for d in r.drafts:
             click.echo(f"  to {d.recipient.address} [{d.recipient.language}]: {d.rendered.subject}")
 
@@ -303,19 +341,30 @@ def _print_summary(results: Sequence[JobResult], report: DeliveryReport) -> None
     sent, retrying, failed = set(report.sent), set(report.retrying), set(report.failed)
     for r in results:
         ids = set(r.message_ids)
-        table.add_row(r.job, r.as_of.isoformat(), str(r.notices), str(r.messages),
-                      str(len(ids & sent)), str(len(ids & retrying)), str(len(ids & failed)))
+        table.add_row(
+            r.job,
+            r.as_of.isoformat(),
+            str(r.notices),
+            str(r.messages),
+            str(len(ids & sent)),
+            str(len(ids & retrying)),
+            str(len(ids & failed)),
+        )
     other = len(report.attempted - {i for r in results for i in r.message_ids})
     Console(width=120).print(table)
     if other:
         click.echo(f"also delivered or attempted {other} earlier queued messages")
     if report.stopped:
-        click.echo(f"delivery stopped: {report.stopped}; queued messages stay for a later "
-                   "`sistercity deliver`", err=True)
+        click.echo(
+            f"delivery stopped: {report.stopped}; queued messages stay for a later "
+            "`sistercity deliver`",
+            err=True,
+        )
 
 
-def _deliver(c: Context, db: Database, *, only: Sequence[int] | None,
-             verbose_ids: Sequence[int] = ()) -> DeliveryReport:
+def _deliver(
+    c: Context, db: Database, *, only: Sequence[int] | None, verbose_ids: Sequence[int] = ()
+) -> DeliveryReport:
     import asyncio
 
     from scheduler.delivery import Delivery, make_transport
@@ -357,8 +406,9 @@ def deliver(c: Context) -> None:
     """Send queued messages that are due."""
     db = c.database()
     report = _deliver(c, db, only=None)
-    click.echo(f"sent {len(report.sent)}, retrying {len(report.retrying)}, "
-               f"failed {len(report.failed)}")
+    click.echo(
+        f"sent {len(report.sent)}, retrying {len(report.retrying)}, failed {len(report.failed)}"
+    )
     if report.stopped:
         click.echo(f"delivery stopped: {report.stopped}", err=True)
     sys.exit(_exit_code(db, report.attempted))
@@ -367,8 +417,13 @@ def deliver(c: Context) -> None:
 @cli.command()
 @click.argument("job")
 @as_of_option
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
-              help="Folder for the .eml files.")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the .eml files.",
+)
 @pass_ctx
 def preview(c: Context, job: str, as_of: dt.date | None, out: Path) -> None:
     """Write the emails JOB would send as .eml files; change nothing."""
@@ -406,9 +461,18 @@ def outbox(ctx: click.Context, state: str | None, as_json: bool) -> None:
 
     c: Context = ctx.obj
     db = c.database()
-    query = select(MessageRow.id, MessageRow.job, MessageRow.recipient, MessageRow.subject,
-                   MessageRow.state, MessageRow.attempts, MessageRow.last_error,
-                   MessageRow.created_at, MessageRow.sent_at, MessageRow.next_attempt_at)
+    query = select(
+        MessageRow.id,
+        MessageRow.job,
+        MessageRow.recipient,
+        MessageRow.subject,
+        MessageRow.state,
+        MessageRow.attempts,
+        MessageRow.last_error,
+        MessageRow.created_at,
+        MessageRow.sent_at,
+        MessageRow.next_attempt_at,
+    )
     if state:
         query = query.where(MessageRow.state == state)
     with db.read() as session:
@@ -427,8 +491,15 @@ def outbox(ctx: click.Context, state: str | None, as_json: bool) -> None:
     for col in ("id", "job", "recipient", "subject", "state", "attempts", "last error"):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r["id"]), r["job"], r["recipient"], r["subject"], r["state"],
-                      str(r["attempts"]), r["last_error"] or "")
+        table.add_row(
+            str(r["id"]),
+            r["job"],
+            r["recipient"],
+            r["subject"],
+            r["state"],
+            str(r["attempts"]),
+            r["last_error"] or "",
+        )
     Console(width=200).print(table)
 
 
@@ -448,22 +519,30 @@ def outbox_retry(c: Context, ids: tuple[int, ...], all_failed: bool) -> None:
     db = c.database()
     with db.write() as session:
         query = select(MessageRow.id, MessageRow.state)
-        query = query.where(MessageRow.id.in_(ids)) if ids else query.where(
-            MessageRow.state == "failed")
+        query = (
+            query.where(MessageRow.id.in_(ids))
+            if ids
+            else query.where(MessageRow.state == "failed")
+        )
         found = {r[0]: r[1] for r in session.execute(query)}
         missing = [i for i in ids if i not in found]
         if missing:
             fail(f"no such message: {', '.join(map(str, missing))}")
         chosen = [i for i, s in found.items() if s in ("failed", "pending")]
         if chosen:
-            session.execute(update(MessageRow).where(MessageRow.id.in_(chosen)).values(
-                state="pending", attempts=0, next_attempt_at=utcnow()))
+            session.execute(
+                update(MessageRow)
+                .where(MessageRow.id.in_(chosen))
+                .values(state="pending", attempts=0, next_attempt_at=utcnow())
+            )
     skipped = sorted(set(found) - set(chosen))
     if skipped:
         click.echo(f"not requeued (already sent or being sent): {', '.join(map(str, skipped))}")
     report = _deliver(c, db, only=chosen)
-    click.echo(f"requeued {len(chosen)}: sent {len(report.sent)}, retrying "
-               f"{len(report.retrying)}, failed {len(report.failed)}")
+    click.echo(
+        f"requeued {len(chosen)}: sent {len(report.sent)}, retrying "
+        f"{len(report.retrying)}, failed {len(report.failed)}"
+    )
     sys.exit(_exit_code(db, set(chosen)))
 
 
@@ -481,12 +560,14 @@ def status(c: Context, as_json: bool) -> None:
     daemon = data.get("daemon")
     click.echo(f"daemon: {'active ' + daemon['id'] if daemon else 'not running'}")
     for job in data["jobs"]:
-        click.echo(f"  {job['name']:<18} {job['schedule']:<14} next {job['next_run'] or '-'}  "
-                   f"last {job['last_run'] or '-'}")
+        click.echo(
+            f"  {job['name']:<18} {job['schedule']:<14} next {job['next_run'] or '-'}  "
+            f"last {job['last_run'] or '-'}"
+        )
     counts = data["outbox"]
     click.echo("outbox: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     cli.main(args=list(argv) if argv is not None else None, prog_name="sistercity")
-
+cli.add_command(__import__("scheduler.cli_agenda", fromlist=["agenda"]).agenda)

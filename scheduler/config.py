@@ -242,7 +242,10 @@ def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) 
     database = _Section(p, "database", table.get("database"))
     url = database.text("url", "sqlite:///var/sistercity.db")
     if not (url.startswith("sqlite:") or url.startswith("postgresql")):
-        p.problem("database.url", f'unsupported database "{url}" (use sqlite:/// or postgresql+psycopg://)')
+        p.problem(
+            "database.url",
+            f'unsupported database "{url}" (use sqlite:/// or postgresql+psycopg://)',
+        )
     database.done()
 
     data = _Section(p, "data", table.get("data"))
@@ -271,7 +274,8 @@ def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) 
         )
         return tuple(v) if ok else None
 
-    extra = sched.get("extra_holidays", (), check_dates, "a list of TOML dates")
+    no_dates: tuple[dt.date, ...] = ()
+    extra = sched.get("extra_holidays", no_dates, check_dates, "a list of TOML dates")
     sched.done()
 
     schedule = _parse_schedule(p, table.get("schedule"))
@@ -335,8 +339,11 @@ def _parse_smtp(p: _Parser, raw: Any, base: Path) -> SmtpSettings:
     )
     if "password" in s.table:
         s.seen.add("password")
-        p.problem("smtp.password", "the password is never kept in the file: set password_env "
-                  "to the name of an environment variable that holds it")
+        p.problem(
+            "smtp.password",
+            "the password is never kept in the file: set password_env "
+            "to the name of an environment variable that holds it",
+        )
     s.done()
     return result
 

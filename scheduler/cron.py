@@ -118,7 +118,9 @@ def build_trigger(expr: str, timezone: dt.tzinfo) -> BaseTrigger:
     return cron(tab.day, tab.day_of_week)
 
 
-def next_fire_times(expr: str, timezone: dt.tzinfo, after: dt.datetime, count: int) -> list[dt.datetime]:
+def next_fire_times(
+    expr: str, timezone: dt.tzinfo, after: dt.datetime, count: int
+) -> list[dt.datetime]:
     """The next `count` fire times strictly after `after` (for tests and `status`)."""
     trigger = build_trigger(expr, timezone)
     times: list[dt.datetime] = []

@@ -36,8 +36,10 @@ from scheduler.domain import (
 from scheduler.errors import DataError
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 MAX_TEXT = 2000
 # Control characters break mail headers and files; bidi overrides make names lie on screen.
 _FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
@@ -57,7 +59,7 @@ def unsafe_text(value: str) -> str | None:
 def country_codes() -> frozenset[str]:
     from babel import Locale
 
-    codes = {c for c in Locale("en").territories if len(c) == 2 and c.isalpha()}
+    codes = {str(c) for c in Locale("en").territories if len(str(c)) == 2 and str(c).isalpha()}
     return frozenset(codes - {"ZZ", "EU", "EZ", "UN", "QO"})
 
 
@@ -73,6 +75,7 @@ class Batch:
     groups: dict[str, tuple[WorkingGroup, frozenset[str]]] = field(default_factory=dict)
     consulates: dict[str, Consulate] = field(default_factory=dict)
     mfa_contact: str | None = None
+    mfa_origin: str = "mfa"
     partners: dict[str, tuple[Partner, frozenset[str]]] = field(default_factory=dict)
     deadlines: dict[str, tuple[BudgetDeadline, frozenset[str]]] = field(default_factory=dict)
     meetings: dict[str, tuple[Meeting, frozenset[str]]] = field(default_factory=dict)
@@ -168,8 +171,11 @@ class _Record:
             return None
         if isinstance(value, dt.datetime):
             if value.tzinfo is not None:
-                self.problem(key, "expected a local date-time without an offset "
-                             "(times are in scheduler.timezone)")
+                self.problem(
+                    key,
+                    "expected a local date-time without an offset "
+                    "(times are in scheduler.timezone)",
+                )
                 return None
             return value
         if isinstance(value, dt.date):
@@ -177,13 +183,15 @@ class _Record:
         if isinstance(value, dt.time):
             self.problem(key, f"expected a date or date-time, got a time {value}")
             return None
-        self.problem(key, f"expected a TOML date-time such as 2017-11-15T09:30:00, got "
-                     f"{_show(value)}")
+        self.problem(
+            key, f"expected a TOML date-time such as 2017-11-15T09:30:00, got {_show(value)}"
+        )
         return None
 
     def integer(self, key: str, default: int, minimum: int, maximum: int) -> int:
         value = self._typed(
-            key, False,
+            key,
+            False,
             lambda v: isinstance(v, int) and not isinstance(v, bool) and minimum <= v <= maximum,
             f"a whole number {minimum}–{maximum}",
         )
@@ -263,7 +271,7 @@ class _Reader:
         if not isinstance(value, list):
             self.problem(key, f"expected [[{key}]] tables, got {_show(value)}")
             return []
-        out = []
+        out: list[tuple[str, Mapping[str, Any]]] = []
         for i, table in enumerate(value):
             if isinstance(table, dict):
                 out.append((f"{key}[{i}]", table))
@@ -293,7 +301,7 @@ def read_files(paths: Iterable[Path], known: Known = Known()) -> Batch:
             problems.append(f"{label}: not valid TOML: {exc}")
             continue
         _read_doc(_Reader(label, problems), doc, batch, origins)
-    _check_references(batch, known, problems)
+    _check_references(batch, known, origins, problems)
     if problems:
         raise DataError(problems)
     return batch
@@ -312,49 +320,55 @@ def _claim(
     return True
 
 
+_KNOWN_TABLES = (
+    "contact",
+    "working_group",
+    "consulate",
+    "mfa",
+    "partner",
+    "budget_deadline",
+    "meeting",
+)
+
+
 def _read_doc(
     r: _Reader, doc: Mapping[str, Any], batch: Batch, origins: dict[tuple[str, str], str]
 ) -> None:
-    known = {"contact", "working_group", "consulate", "mfa", "partner", "budget_deadline",
-             "meeting"}
     for key in doc:
-        if key not in known:
+        if key not in _KNOWN_TABLES:
             r.problem(key, "unknown key")
-    for where, table in r.tables(doc, "contact"):
-        contact, present = _read_contact(_Record(r, where, table))
-        if _claim(r, origins, "contact", contact.id, where):
-            batch.contacts[contact.id] = (contact, present)
-    for where, table in r.tables(doc, "working_group"):
-        group, present = _read_group(_Record(r, where, table))
-        if _claim(r, origins, "working group", group.id, where):
-            batch.groups[group.id] = (group, present)
+    # (table, kind for messages, reader, where the records go)
+    readers: list[tuple[str, str, Callable[[_Record], tuple[Any, frozenset[str]]], dict[str, Any]]]
+    readers = [
+        ("contact", "contact", _read_contact, batch.contacts),
+        ("working_group", "working group", _read_group, batch.groups),
+        ("partner", "partner", _read_partner, batch.partners),
+        ("budget_deadline", "budget deadline", _read_deadline, batch.deadlines),
+        ("meeting", "meeting", _read_meeting, batch.meetings),
+    ]
+    for table_name, kind, read, target in readers:
+        for where, table in r.tables(doc, table_name):
+            record, present = read(_Record(r, where, table))
+            if _claim(r, origins, kind, record.id, where):
+                target[record.id] = (record, present)
     for where, table in r.tables(doc, "consulate"):
         rec = _Record(r, where, table)
         consulate = Consulate(country=rec.country("country"), contact=rec.slug("contact"))
         rec.done()
-        if consulate.country in batch.consulates:
-            rec.problem("country", f'a second consulate for "{consulate.country}"')
-        batch.consulates[consulate.country] = consulate
+        if _claim(r, origins, "consulate", consulate.country, where):
+            batch.consulates[consulate.country] = consulate
     if "mfa" in doc:
-        mfa = doc["mfa"]
-        if isinstance(mfa, dict):
-            rec = _Record(r, "mfa", mfa)
-            batch.mfa_contact = rec.slug("contact")
-            rec.done()
-        else:
-            r.problem("mfa", "expected a table with contact = \"…\"")
-    for where, table in r.tables(doc, "partner"):
-        partner, present = _read_partner(r, where, table)
-        if _claim(r, origins, "partner", partner.id, where):
-            batch.partners[partner.id] = (partner, present)
-    for where, table in r.tables(doc, "budget_deadline"):
-        deadline, present = _read_deadline(_Record(r, where, table))
-        if _claim(r, origins, "budget deadline", deadline.id, where):
-            batch.deadlines[deadline.id] = (deadline, present)
-    for where, table in r.tables(doc, "meeting"):
-        meeting, present = _read_meeting(_Record(r, where, table))
-        if _claim(r, origins, "meeting", meeting.id, where):
-            batch.meetings[meeting.id] = (meeting, present)
+        _read_mfa(r, doc["mfa"], batch)
+
+
+def _read_mfa(r: _Reader, mfa: Any, batch: Batch) -> None:
+    if not isinstance(mfa, dict):
+        r.problem("mfa", 'expected a table with contact = "…"')
+        return
+    rec = _Record(r, "mfa", mfa)
+    batch.mfa_contact = rec.slug("contact")
+    batch.mfa_origin = f"{r.label}: mfa"
+    rec.done()
 
 
 def _read_contact(rec: _Record) -> tuple[Contact, frozenset[str]]:
@@ -384,8 +398,8 @@ def _read_group(rec: _Record) -> tuple[WorkingGroup, frozenset[str]]:
     return group, rec.present()
 
 
-def _read_partner(r: _Reader, where: str, table: Mapping[str, Any]) -> tuple[Partner, frozenset[str]]:
-    rec = _Record(r, where, table)
+def _read_partner(rec: _Record) -> tuple[Partner, frozenset[str]]:
+    r, where = rec.reader, rec.path
     timezone = rec.text("timezone") or None
     if timezone:
         try:
@@ -400,8 +414,10 @@ def _read_partner(r: _Reader, where: str, table: Mapping[str, Any]) -> tuple[Par
         if agreement is None:
             continue
         if agreement.key in keys:
-            r.problem(f"{where}.agreement[{i}]", "the same agreement (kind, signed_on, "
-                      "local_party) is listed twice")
+            r.problem(
+                f"{where}.agreement[{i}]",
+                "the same agreement (kind, signed_on, local_party) is listed twice",
+            )
         keys.add(agreement.key)
         agreements.append(agreement)
     activities: list[Activity] = []
@@ -451,8 +467,9 @@ def _read_agreement(rec: _Record) -> Agreement | None:
         rec.problem("expires_on", "is before signed_on")
     level = rec.text("level") or None
     if level and level not in {lv.value for lv in Level}:
-        rec.problem("level", f"expected one of {', '.join(lv.value for lv in Level)}, "
-                    f'got "{level}"')
+        rec.problem(
+            "level", f'expected one of {", ".join(lv.value for lv in Level)}, got "{level}"'
+        )
     contact_email = rec.text("contact_email")
     if contact_email and not valid_email(contact_email):
         rec.problem("contact_email", f'"{contact_email}" is not an email address')
@@ -479,7 +496,9 @@ def _recurrence(rec: _Record, single_key: str, single_is_date: bool) -> Recurren
     if single is not None and (dtstart is not None or rule):
         rec.problem(single_key, f"give either {single_key}, or dtstart and rrule, not both")
     if single is not None:
-        start = single if isinstance(single, dt.datetime) else dt.datetime.combine(single, dt.time())
+        start = (
+            single if isinstance(single, dt.datetime) else dt.datetime.combine(single, dt.time())
+        )
         return Recurrence(dtstart=start)
     if dtstart is None:
         if single_key not in rec.table:
@@ -532,30 +551,29 @@ def _read_meeting(rec: _Record) -> tuple[Meeting, frozenset[str]]:
     return meeting, rec.present()
 
 
-def _check_references(batch: Batch, known: Known, problems: list[str]) -> None:
+def _check_references(
+    batch: Batch, known: Known, origins: Mapping[tuple[str, str], str], problems: list[str]
+) -> None:
+    """Every id a record refers to must exist, in these files or in the database."""
     contacts = set(batch.contacts) | known.contacts
     groups = set(batch.groups) | known.groups
-
-    def where(kind: str, ident: str, mapping: Mapping[str, Any]) -> int:
-        return list(mapping).index(ident)
-
+    refs: list[tuple[str, str, str, set[str], str]] = []  # origin, key, value, known ids, kind
     for gid, (group, _) in batch.groups.items():
-        if group.lead and group.lead not in contacts:
-            problems.append(f"working_group[{where('g', gid, batch.groups)}].lead: unknown "
-                            f'contact "{group.lead}"')
-    for consulate in batch.consulates.values():
-        if consulate.contact and consulate.contact not in contacts:
-            problems.append(f'consulate "{consulate.country}".contact: unknown contact '
-                            f'"{consulate.contact}"')
-    if batch.mfa_contact and batch.mfa_contact not in contacts:
-        problems.append(f'mfa.contact: unknown contact "{batch.mfa_contact}"')
+        if group.lead:
+            refs.append((origins[("working group", gid)], "lead", group.lead, contacts, "contact"))
+    for country, consulate in batch.consulates.items():
+        origin = origins[("consulate", country)]
+        refs.append((origin, "contact", consulate.contact, contacts, "contact"))
+    if batch.mfa_contact:
+        refs.append((batch.mfa_origin, "contact", batch.mfa_contact, contacts, "contact"))
     for pid, (partner, _) in batch.partners.items():
-        if partner.working_group and partner.working_group not in groups:
-            problems.append(f"partner[{where('p', pid, batch.partners)}] ({pid}).working_group: "
-                            f'unknown working group "{partner.working_group}"')
-    for kind, records in (("budget_deadline", batch.deadlines), ("meeting", batch.meetings)):
+        if partner.working_group:
+            origin = origins[("partner", pid)]
+            refs.append((origin, "working_group", partner.working_group, groups, "working group"))
+    for kind, records in (("budget deadline", batch.deadlines), ("meeting", batch.meetings)):
         for rid, (record, _) in records.items():
             for g in record.working_groups:
-                if g not in groups:
-                    problems.append(f"{kind}[{where(kind, rid, records)}] ({rid}).working_groups: "
-                                    f'unknown working group "{g}"')
+                refs.append((origins[(kind, rid)], "working_groups", g, groups, "working group"))
+    for origin, key, value, ids, what in refs:
+        if value and value not in ids:
+            problems.append(f'{origin}.{key}: unknown {what} "{value}"')

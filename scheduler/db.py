@@ -65,8 +65,9 @@ class Database:
         try:
             current = self.schema_revision()
         except OperationalError as exc:
-            raise ConfigError(f"{self.label}: database.url: cannot open the database: "
-                              f"{_short(exc)}") from None
+            raise ConfigError(
+                f"{self.label}: database.url: cannot open the database: {_short(exc)}"
+            ) from None
         if current == SCHEMA_REVISION:
             return "current"
         if current is None:

@@ -57,9 +57,14 @@ def make_transport(settings: Settings) -> Transport:
         return FileTransport(settings.email.outbox_dir)
     s = settings.smtp
     options = SmtpOptions(
-        host=s.host, port=s.port, security=s.security,  # type: ignore[arg-type]
-        username=s.username, password=s.password(), timeout_seconds=s.timeout_seconds,
-        max_connections=s.max_connections, verify_tls=s.verify_tls,
+        host=s.host,
+        port=s.port,
+        security=s.security,  # type: ignore[arg-type]
+        username=s.username,
+        password=s.password(),
+        timeout_seconds=s.timeout_seconds,
+        max_connections=s.max_connections,
+        verify_tls=s.verify_tls,
         cafile=str(s.cafile) if s.cafile else None,
     )
     return SmtpTransport(options)
@@ -100,12 +105,17 @@ class Delivery:
             )
             return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
-    def claim(self, only: frozenset[int] | None = None) -> Envelope | None:
-        """Atomically move one due message to `sending` under our name."""
+    def claim(
+        self, only: frozenset[int] | None = None, due_by: dt.datetime | None = None
+    ) -> Envelope | None:
+        """Atomically move one message due by `due_by` (default: now) to `sending` under our
+        name. A round passes its start time, so a message it retried is not tried again in
+        the same round."""
         now = self.clock()
         naive_now = now.astimezone(dt.UTC).replace(tzinfo=None)
+        naive_due = (due_by or now).astimezone(dt.UTC).replace(tzinfo=None)
         only_clause = ""
-        params: dict[str, object] = {"now": naive_now, "worker": self.worker}
+        params: dict[str, object] = {"now": naive_now, "due": naive_due, "worker": self.worker}
         if only is not None:
             if not only:
                 return None
@@ -114,7 +124,7 @@ class Delivery:
         sql = text(
             "UPDATE messages SET state = 'sending', claimed_at = :now, claimed_by = :worker, "
             "attempts = attempts + 1 WHERE id = (SELECT id FROM messages WHERE state = 'pending' "
-            f"AND next_attempt_at <= :now{only_clause} ORDER BY id LIMIT 1{lock}) "
+            f"AND next_attempt_at <= :due{only_clause} ORDER BY id LIMIT 1{lock}) "
             "AND state = 'pending' RETURNING id, sender, recipient, data"
         )
         with self.db.write() as session:
@@ -144,8 +154,12 @@ class Delivery:
             self._finish(message_id, state="failed", last_error=str(error))
             return "failed"
         wait = backoff_seconds(count, smtp.retry_initial_seconds, smtp.retry_max_seconds)
-        self._finish(message_id, state="pending", last_error=str(error),
-                     next_attempt_at=self.clock() + dt.timedelta(seconds=wait))
+        self._finish(
+            message_id,
+            state="pending",
+            last_error=str(error),
+            next_attempt_at=self.clock() + dt.timedelta(seconds=wait),
+        )
         return "pending"
 
     # -- the round --------------------------------------------------------------------
@@ -153,6 +167,7 @@ class Delivery:
         """Send every due message (or only those listed), then return. Never sleeps through a
         back-off: what is not due yet stays for a later round."""
         self.reclaim_stale()
+        started = self.clock()
         report = DeliveryReport()
         only_set = frozenset(only) if only is not None else None
         workers = max(1, self.transport.max_connections)
@@ -162,7 +177,7 @@ class Delivery:
             sender = None
             try:
                 while not (halt.is_set() or self._stop.is_set()):
-                    envelope = self.claim(only_set)
+                    envelope = self.claim(only_set, started)
                     if envelope is None:
                         return
                     if sender is None:
@@ -175,8 +190,9 @@ class Delivery:
         await asyncio.gather(*(worker() for _ in range(workers)))
         return report
 
-    async def _send_one(self, sender: Sender, envelope: Envelope, report: DeliveryReport,
-                        halt: asyncio.Event) -> None:
+    async def _send_one(
+        self, sender: Sender, envelope: Envelope, report: DeliveryReport, halt: asyncio.Event
+    ) -> None:
         try:
             try:
                 await sender.send(envelope)
@@ -188,8 +204,13 @@ class Delivery:
         except TransportError as error:
             state = self.record_error(envelope.message_id, error)
             (report.failed if state == "failed" else report.retrying).append(envelope.message_id)
-            log.warning("message %d to %s: %s (%s)", envelope.message_id, envelope.recipient,
-                        error, "failed" if state == "failed" else "will retry")
+            log.warning(
+                "message %d to %s: %s (%s)",
+                envelope.message_id,
+                envelope.recipient,
+                error,
+                "failed" if state == "failed" else "will retry",
+            )
             if error.unreachable:
                 report.stopped = str(error)
                 halt.set()

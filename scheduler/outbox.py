@@ -22,8 +22,9 @@ from scheduler.planning import History, Notice, Recipient, Sent
 from scheduler.render import Rendered, Renderer
 
 # (notices of one message, every notice of the run) → (template extras, iCalendar or None)
-ExtrasFn = Callable[[Sequence[Notice], Sequence[Notice], dt.datetime], tuple[Mapping[str, Any],
-                                                                              bytes | None]]
+ExtrasFn = Callable[
+    [Sequence[Notice], Sequence[Notice], dt.datetime], tuple[Mapping[str, Any], bytes | None]
+]
 
 
 @dataclass(frozen=True)
@@ -85,8 +86,9 @@ def draft_messages(
         ics = None
         if extras is not None:
             extra, ics = extras(group, notices, now)
-        rendered = renderer.render(job, group[0].recipient, group, as_of=as_of, now=now,
-                                   extra=extra, ics=ics)
+        rendered = renderer.render(
+            job, group[0].recipient, group, as_of=as_of, now=now, extra=extra, ics=ics
+        )
         drafts.append(Draft(group[0].recipient, tuple(group), rendered))
     return drafts
 
@@ -106,18 +108,35 @@ def queue_drafts(
         return result
     rows = [
         {
-            "job": job, "run_id": run_id, "recipient": d.recipient.address,
-            "language": d.recipient.language, "subject": d.rendered.subject,
-            "message_id": d.rendered.message_id, "sender": sender, "data": d.rendered.data,
-            "state": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now,
+            "job": job,
+            "run_id": run_id,
+            "recipient": d.recipient.address,
+            "language": d.recipient.language,
+            "subject": d.rendered.subject,
+            "message_id": d.rendered.message_id,
+            "sender": sender,
+            "data": d.rendered.data,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
         }
         for d in drafts
     ]
-    ids = list(session.scalars(insert(MessageRow).returning(MessageRow.id, sort_by_parameter_order=True), rows))
+    ids = list(
+        session.scalars(
+            insert(MessageRow).returning(MessageRow.id, sort_by_parameter_order=True), rows
+        )
+    )
     notice_rows = [
         {
-            "job": n.job, "item": n.item, "occurrence": n.occurrence, "stage": n.stage,
-            "recipient": n.recipient.address, "as_of": as_of, "message_id": message_id,
+            "job": n.job,
+            "item": n.item,
+            "occurrence": n.occurrence,
+            "stage": n.stage,
+            "recipient": n.recipient.address,
+            "as_of": as_of,
+            "message_id": message_id,
         }
         for message_id, d in zip(ids, drafts, strict=True)
         for n in d.notices

@@ -110,8 +110,9 @@ def due_stage(item_date: dt.date, as_of: dt.date, lead_days: Sequence[int]) -> i
     return min(due) if due else None
 
 
-def already_covered(history: History, notice_item: str, occurrence: dt.date, address: str,
-                    stage: int) -> bool:
+def already_covered(
+    history: History, notice_item: str, occurrence: dt.date, address: str, stage: int
+) -> bool:
     """True when this stage or a later one (smaller lead) was queued, in any state."""
     sent = history.get(notice_item, occurrence, address)
     return sent is not None and sent.min_stage <= stage

@@ -27,23 +27,30 @@ from jinja2 import (
     StrictUndefined,
     Template,
     TemplateError,
-    select_autoescape,
 )
 
 from scheduler.config import JOB_NAMES, bundled_path
 from scheduler.domain import LANGUAGES
 from scheduler.errors import ConfigError
 from scheduler.planning import Notice, Recipient
-from scheduler.thaidate import format_date, format_datetime as format_local_datetime
-from scheduler.thaidate import format_month_year
+from scheduler.thaidate import format_date, format_month_year
+from scheduler.thaidate import format_datetime as format_local_datetime
 
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 KIND_NAMES = {
-    "en": {"sister-city": "sister-city agreement", "mou": "MOU", "loi": "letter of intent",
-           "friendship": "friendship agreement"},
-    "th": {"sister-city": "ความตกลงเมืองพี่เมืองน้อง", "mou": "บันทึกความเข้าใจ (MOU)",
-           "loi": "หนังสือแสดงเจตจำนง (LOI)", "friendship": "ความตกลงฉันมิตร"},
+    "en": {
+        "sister-city": "sister-city agreement",
+        "mou": "MOU",
+        "loi": "letter of intent",
+        "friendship": "friendship agreement",
+    },
+    "th": {
+        "sister-city": "ความตกลงเมืองพี่เมืองน้อง",
+        "mou": "บันทึกความเข้าใจ (MOU)",
+        "loi": "หนังสือแสดงเจตจำนง (LOI)",
+        "friendship": "ความตกลงฉันมิตร",
+    },
 }
 
 
@@ -82,26 +89,36 @@ class Renderer:
         if templates_dir is not None:
             loaders.append(FileSystemLoader(str(templates_dir)))
         loaders.append(FileSystemLoader(str(bundled_path("templates"))))
-        self.env = Environment(
-            loader=ChoiceLoader(loaders),
+        # Two environments, so that shared macros are escaped exactly once in HTML and never in
+        # text: Jinja treats a macro's output as safe markup in an autoescaped template, so the
+        # macros themselves must be compiled with autoescape on for HTML and off for text.
+        self.text_env = self._environment(ChoiceLoader(loaders), autoescape=False)
+        self.html_env = self._environment(ChoiceLoader(loaders), autoescape=True)
+        self._cache: dict[str, Template] = {}
+
+    @staticmethod
+    def _environment(loader: ChoiceLoader, *, autoescape: bool) -> Environment:
+        env = Environment(
+            loader=loader,
             undefined=StrictUndefined,
-            autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+            autoescape=autoescape,
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        self.env.filters["date"] = _date
-        self.env.filters["month_year"] = format_month_year
-        self.env.filters["datetime"] = format_local_datetime
-        self.env.filters["kind"] = lambda kind, lang: KIND_NAMES[lang].get(kind, kind)
-        self.env.filters["ordinal"] = _ordinal
-        self._cache: dict[str, Template] = {}
+        env.filters["date"] = _date
+        env.filters["month_year"] = format_month_year
+        env.filters["datetime"] = format_local_datetime
+        env.filters["kind"] = lambda kind, lang: KIND_NAMES[lang].get(kind, kind)
+        env.filters["ordinal"] = _ordinal
+        return env
 
     def template(self, name: str) -> Template:
         cached = self._cache.get(name)
         if cached is None:
+            env = self.html_env if name.endswith(".html") else self.text_env
             try:
-                cached = self.env.get_template(name)
+                cached = env.get_template(name)
             except TemplateError as exc:
                 where = self.templates_dir or bundled_path("templates")
                 raise ConfigError(f"{where}/{name}: broken email template: {exc}") from None

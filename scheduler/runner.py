@@ -53,8 +53,10 @@ def open_database(settings: Settings, *, bootstrap: bool = True) -> Database:
                 if partner_count(session) == 0:
                     batch = read_files(settings.data_files, known_ids(session))
                     upsert_batch(session, batch)
-                    log.info("loaded %s into the new registry",
-                             ", ".join(p.name for p in settings.data_files))
+                    log.info(
+                        "loaded %s into the new registry",
+                        ", ".join(p.name for p in settings.data_files),
+                    )
     return db
 
 
@@ -77,8 +79,13 @@ class Runner:
 
     def context(self, registry: Registry, as_of: dt.date, history: History) -> PlanContext:
         return PlanContext(
-            registry=registry, as_of=as_of, settings=self.settings.jobs, calendar=self.calendar,
-            timezone=self.settings.timezone, history=history, sender=self.settings.email.sender,
+            registry=registry,
+            as_of=as_of,
+            settings=self.settings.jobs,
+            calendar=self.calendar,
+            timezone=self.settings.timezone,
+            history=history,
+            sender=self.settings.email.sender,
         )
 
     def _history_since(self, module: ModuleType, as_of: dt.date) -> dt.date | None:
@@ -104,33 +111,53 @@ class Runner:
             with self.db.read() as session:
                 history = load_history(session, job, self._history_since(module, as_of))
             notices = module.plan(self.context(registry, as_of, history))
-            result.drafts = draft_messages(job, notices, self.renderer, digest=digest,
-                                           as_of=as_of, now=now, extras=extras)
+            result.drafts = draft_messages(
+                job, notices, self.renderer, digest=digest, as_of=as_of, now=now, extras=extras
+            )
             result.notices = len(notices)
             result.messages = len(result.drafts)
             return result
         with self.db.write(lock=f"plan:{job}") as session:
             history = load_history(session, job, self._history_since(module, as_of))
             notices = module.plan(self.context(registry, as_of, history))
-            drafts = draft_messages(job, notices, self.renderer, digest=digest, as_of=as_of,
-                                    now=now, extras=extras)
-            run = RunRow(job=job, as_of=as_of, trigger=trigger, started_at=now,
-                         finished_at=now, outcome="ok")
+            drafts = draft_messages(
+                job, notices, self.renderer, digest=digest, as_of=as_of, now=now, extras=extras
+            )
+            run = RunRow(
+                job=job, as_of=as_of, trigger=trigger, started_at=now, finished_at=now, outcome="ok"
+            )
             session.add(run)
             session.flush()
-            queued = queue_drafts(session, job, drafts, sender=self.settings.email.sender_address,
-                                  as_of=as_of, now=now, run_id=run.id)
+            queued = queue_drafts(
+                session,
+                job,
+                drafts,
+                sender=self.settings.email.sender_address,
+                as_of=as_of,
+                now=now,
+                run_id=run.id,
+            )
             run.notices, run.queued = queued.notices, queued.messages
             result.run_id = run.id
         result.notices, result.messages = queued.notices, queued.messages
         result.message_ids = queued.message_ids
         return result
 
-    def record_failure(self, job: str, as_of: dt.date, now: dt.datetime, error: str,
-                       trigger: str) -> None:
+    def record_failure(
+        self, job: str, as_of: dt.date, now: dt.datetime, error: str, trigger: str
+    ) -> None:
         with self.db.write() as session:
-            session.add(RunRow(job=job, as_of=as_of, trigger=trigger, started_at=now,
-                               finished_at=now, outcome="error", error=error[:4000]))
+            session.add(
+                RunRow(
+                    job=job,
+                    as_of=as_of,
+                    trigger=trigger,
+                    started_at=now,
+                    finished_at=now,
+                    outcome="error",
+                    error=error[:4000],
+                )
+            )
 
     def finish_run(self, run_id: int | None, finished: dt.datetime) -> None:
         if run_id is None:
@@ -139,9 +166,16 @@ class Runner:
             session.execute(update(RunRow).where(RunRow.id == run_id).values(finished_at=finished))
 
     def run_jobs(
-        self, jobs: Sequence[str], as_of: dt.date, *, now: dt.datetime, dry_run: bool = False,
+        self,
+        jobs: Sequence[str],
+        as_of: dt.date,
+        *,
+        now: dt.datetime,
+        dry_run: bool = False,
         trigger: str = "manual",
     ) -> list[JobResult]:
         registry = self.registry()
-        return [self.run_job(job, as_of, now=now, registry=registry, dry_run=dry_run,
-                             trigger=trigger) for job in jobs]
+        return [
+            self.run_job(job, as_of, now=now, registry=registry, dry_run=dry_run, trigger=trigger)
+            for job in jobs
+        ]

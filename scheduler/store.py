@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -81,7 +81,8 @@ def _upsert(
     ids = [r[key] for r, _ in rows]
     for chunk in _chunks(ids, 500):
         for obj in session.scalars(select(model).where(column.in_(chunk))):
-            existing[getattr(obj, key)] = {c: getattr(obj, c) for c in obj.__table__.columns.keys()}
+            columns = obj.__table__.columns
+            existing[getattr(obj, key)] = {c.key: getattr(obj, c.key) for c in columns}
     new, changed = [], []
     for values, present in rows:
         old = existing.get(values[key])
@@ -108,8 +109,12 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 
 # Dataset keys whose column has another name.
 _PARTNER_KEYS = {"id", "name", "name_th", "country", "city", "working_group", "timezone"}
-_RECURRENCE_KEYS = {"due_on": ("dtstart", "rrule"), "starts_at": ("dtstart", "rrule"),
-                    "dtstart": ("dtstart",), "rrule": ("rrule",)}
+_RECURRENCE_KEYS = {
+    "due_on": ("dtstart", "rrule"),
+    "starts_at": ("dtstart", "rrule"),
+    "dtstart": ("dtstart",),
+    "rrule": ("rrule",),
+}
 
 
 def _recurrence_present(present: frozenset[str]) -> frozenset[str]:
@@ -123,54 +128,133 @@ def _recurrence_present(present: frozenset[str]) -> frozenset[str]:
 def upsert_batch(session: Session, batch: Batch) -> dict[str, UpsertCounts]:
     """Write a validated batch. Never deletes."""
     result: dict[str, UpsertCounts] = {}
-    result["contacts"] = _upsert(session, ContactRow, "id", (
-        ({"id": c.id, "name": c.name, "email": c.email, "language": c.language,
-          "role": c.role.value}, present)
-        for c, present in batch.contacts.values()
-    ))
-    result["working groups"] = _upsert(session, WorkingGroupRow, "id", (
-        ({"id": g.id, "name": g.name, "name_th": g.name_th, "lead": g.lead,
-          "countries": list(g.countries)}, present)
-        for g, present in batch.groups.values()
-    ))
+    result["contacts"] = _upsert(
+        session,
+        ContactRow,
+        "id",
+        (
+            (
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "email": c.email,
+                    "language": c.language,
+                    "role": c.role.value,
+                },
+                present,
+            )
+            for c, present in batch.contacts.values()
+        ),
+    )
+    result["working groups"] = _upsert(
+        session,
+        WorkingGroupRow,
+        "id",
+        (
+            (
+                {
+                    "id": g.id,
+                    "name": g.name,
+                    "name_th": g.name_th,
+                    "lead": g.lead,
+                    "countries": list(g.countries),
+                },
+                present,
+            )
+            for g, present in batch.groups.values()
+        ),
+    )
     all_keys = frozenset({"country", "contact"})
-    result["consulates"] = _upsert(session, ConsulateRow, "country", (
-        ({"country": c.country, "contact": c.contact}, all_keys) for c in batch.consulates.values()
-    ))
+    result["consulates"] = _upsert(
+        session,
+        ConsulateRow,
+        "country",
+        (
+            ({"country": c.country, "contact": c.contact}, all_keys)
+            for c in batch.consulates.values()
+        ),
+    )
     if batch.mfa_contact:
-        _upsert(session, MetaRow, "key",
-                [({"key": MFA_KEY, "value": batch.mfa_contact}, frozenset({"value"}))])
-    result["partners"] = _upsert(session, PartnerRow, "id", (
-        ({k: v for k, v in asdict(p).items() if k in _PARTNER_KEYS}, present)
-        for p, present in batch.partners.values()
-    ))
+        _upsert(
+            session,
+            MetaRow,
+            "key",
+            [({"key": MFA_KEY, "value": batch.mfa_contact}, frozenset({"value"}))],
+        )
+    result["partners"] = _upsert(
+        session,
+        PartnerRow,
+        "id",
+        (
+            ({k: getattr(p, k) for k in _PARTNER_KEYS}, present)
+            for p, present in batch.partners.values()
+        ),
+    )
     partners = [p for p, _ in batch.partners.values()]
     result["agreements"] = upsert_agreements(
         session, [(p.id, a) for p in partners for a in p.agreements]
     )
-    result["activities"] = add_activities(session, [(p.id, a) for p in partners for a in p.activities])
-    result["budget deadlines"] = _upsert(session, BudgetDeadlineRow, "id", (
-        ({"id": d.id, "title": d.title, "title_th": d.title_th, "dtstart": d.recurrence.dtstart,
-          "rrule": d.recurrence.rrule, "working_groups": list(d.working_groups),
-          "notes": d.notes}, _recurrence_present(present))
-        for d, present in batch.deadlines.values()
-    ))
-    result["meetings"] = _upsert(session, MeetingRow, "id", (
-        ({"id": m.id, "title": m.title, "title_th": m.title_th, "dtstart": m.recurrence.dtstart,
-          "rrule": m.recurrence.rrule, "duration_minutes": m.duration_minutes,
-          "location": m.location, "working_groups": list(m.working_groups),
-          "invite_consulates": m.invite_consulates}, _recurrence_present(present))
-        for m, present in batch.meetings.values()
-    ))
+    result["activities"] = add_activities(
+        session, [(p.id, a) for p in partners for a in p.activities]
+    )
+    result["budget deadlines"] = _upsert(
+        session,
+        BudgetDeadlineRow,
+        "id",
+        (
+            (
+                {
+                    "id": d.id,
+                    "title": d.title,
+                    "title_th": d.title_th,
+                    "dtstart": d.recurrence.dtstart,
+                    "rrule": d.recurrence.rrule,
+                    "working_groups": list(d.working_groups),
+                    "notes": d.notes,
+                },
+                _recurrence_present(present),
+            )
+            for d, present in batch.deadlines.values()
+        ),
+    )
+    result["meetings"] = _upsert(
+        session,
+        MeetingRow,
+        "id",
+        (
+            (
+                {
+                    "id": m.id,
+                    "title": m.title,
+                    "title_th": m.title_th,
+                    "dtstart": m.recurrence.dtstart,
+                    "rrule": m.recurrence.rrule,
+                    "duration_minutes": m.duration_minutes,
+                    "location": m.location,
+                    "working_groups": list(m.working_groups),
+                    "invite_consulates": m.invite_consulates,
+                },
+                _recurrence_present(present),
+            )
+            for m, present in batch.meetings.values()
+        ),
+    )
     return result
 
 
 def _agreement_values(partner_id: str, a: Agreement) -> dict[str, Any]:
     return {
-        "partner_id": partner_id, "kind": a.kind.value, "signed_on": a.signed_on,
-        "local_party": a.local_party, "areas": list(a.areas), "expires_on": a.expires_on,
-        "level": a.level, "title": a.title, "contact_person": a.contact_person,
-        "contact_email": a.contact_email, "notes": a.notes,
+        "partner_id": partner_id,
+        "kind": a.kind.value,
+        "signed_on": a.signed_on,
+        "local_party": a.local_party,
+        "areas": list(a.areas),
+        "expires_on": a.expires_on,
+        "level": a.level,
+        "title": a.title,
+        "contact_person": a.contact_person,
+        "contact_email": a.contact_email,
+        "notes": a.notes,
     }
 
 
@@ -178,24 +262,29 @@ def upsert_agreements(session: Session, items: list[tuple[str, Agreement]]) -> U
     """Match by (partner, kind, signing date, local party); fill in what is new or changed.
     Optional fields that are empty in the source never erase what is stored."""
     counts = UpsertCounts()
-    existing: dict[tuple[str, str, dt.date, str], AgreementRow] = {}
+    # key -> (row id, or None for a row this call inserts; stored values)
+    existing: dict[tuple[str, str, dt.date, str], tuple[int | None, dict[str, Any]]] = {}
     partner_ids = sorted({pid for pid, _ in items})
+    table = AgreementRow.__table__
     for chunk in _chunks(partner_ids, 500):
-        for row in session.scalars(select(AgreementRow).where(AgreementRow.partner_id.in_(chunk))):
-            existing[(row.partner_id, row.kind, row.signed_on, row.local_party)] = row
-    new, changed = [], []
+        rows = session.execute(select(table).where(table.c.partner_id.in_(chunk))).mappings()
+        for row in rows:
+            key = (row["partner_id"], row["kind"], row["signed_on"], row["local_party"])
+            existing[key] = (row["id"], dict(row))
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
     for pid, agreement in items:
         values = _agreement_values(pid, agreement)
-        row = existing.get((pid, agreement.kind.value, agreement.signed_on, agreement.local_party))
-        if row is None:
+        key = (pid, agreement.kind.value, agreement.signed_on, agreement.local_party)
+        found = existing.get(key)
+        if found is None:
             new.append(values)
-            existing[(pid, agreement.kind.value, agreement.signed_on, agreement.local_party)] = (
-                AgreementRow(**values)
-            )
+            existing[key] = (None, values)
             continue
-        patch = {k: v for k, v in values.items() if v not in (None, "", []) and getattr(row, k) != v}
-        if patch:
-            changed.append({"id": row.id, **patch})
+        row_id, stored = found
+        patch = {k: v for k, v in values.items() if v not in (None, "", []) and stored[k] != v}
+        if patch and row_id is not None:
+            changed.append({"id": row_id, **patch})
         else:
             counts.unchanged += 1
     if new:
@@ -213,8 +302,9 @@ def add_activities(session: Session, items: list[tuple[str, Activity]]) -> Upser
     existing: set[tuple[str, dt.date, str]] = set()
     for chunk in _chunks(partner_ids, 500):
         rows = session.execute(
-            select(ActivityRow.partner_id, ActivityRow.date, ActivityRow.title)
-            .where(ActivityRow.partner_id.in_(chunk))
+            select(ActivityRow.partner_id, ActivityRow.date, ActivityRow.title).where(
+                ActivityRow.partner_id.in_(chunk)
+            )
         )
         existing.update((r[0], r[1], r[2]) for r in rows)
     new = []
@@ -224,8 +314,14 @@ def add_activities(session: Session, items: list[tuple[str, Activity]]) -> Upser
             counts.unchanged += 1
             continue
         existing.add(key)
-        new.append({"partner_id": pid, "date": activity.date, "title": activity.title,
-                    "kind": activity.kind})
+        new.append(
+            {
+                "partner_id": pid,
+                "date": activity.date,
+                "title": activity.title,
+                "kind": activity.kind,
+            }
+        )
     if new:
         session.execute(insert(ActivityRow), new)
     counts.created = len(new)
@@ -239,23 +335,33 @@ def load_registry(session: Session) -> Registry:
         for r in session.scalars(select(ContactRow))
     }
     groups = {
-        r.id: WorkingGroup(id=r.id, name=r.name, name_th=r.name_th, lead=r.lead,
-                           countries=tuple(r.countries or ()))
+        r.id: WorkingGroup(
+            id=r.id, name=r.name, name_th=r.name_th, lead=r.lead, countries=tuple(r.countries or ())
+        )
         for r in session.scalars(select(WorkingGroupRow))
     }
-    consulates = {r.country: Consulate(r.country, r.contact)
-                  for r in session.scalars(select(ConsulateRow))}
+    consulates = {
+        r.country: Consulate(r.country, r.contact) for r in session.scalars(select(ConsulateRow))
+    }
     mfa = session.get(MetaRow, MFA_KEY)
     by_country = _group_by_country(groups)
 
     agreements: dict[str, list[Agreement]] = defaultdict(list)
     for a in session.execute(select(AgreementRow.__table__)).mappings():
-        agreements[a["partner_id"]].append(Agreement(
-            kind=AgreementKind(a["kind"]), signed_on=a["signed_on"], local_party=a["local_party"],
-            areas=tuple(a["areas"] or ()), expires_on=a["expires_on"], level=a["level"],
-            title=a["title"], contact_person=a["contact_person"],
-            contact_email=a["contact_email"], notes=a["notes"],
-        ))
+        agreements[a["partner_id"]].append(
+            Agreement(
+                kind=AgreementKind(a["kind"]),
+                signed_on=a["signed_on"],
+                local_party=a["local_party"],
+                areas=tuple(a["areas"] or ()),
+                expires_on=a["expires_on"],
+                level=a["level"],
+                title=a["title"],
+                contact_person=a["contact_person"],
+                contact_email=a["contact_email"],
+                notes=a["notes"],
+            )
+        )
     activities: dict[str, list[Activity]] = defaultdict(list)
     for row in session.execute(
         select(ActivityRow.partner_id, ActivityRow.date, ActivityRow.title, ActivityRow.kind)
@@ -265,29 +371,48 @@ def load_registry(session: Session) -> Registry:
     partners = {}
     for r in session.scalars(select(PartnerRow).order_by(PartnerRow.country, PartnerRow.name)):
         partners[r.id] = Partner(
-            id=r.id, name=r.name, name_th=r.name_th, country=r.country, city=r.city,
-            working_group=r.working_group or by_country.get(r.country), timezone=r.timezone,
+            id=r.id,
+            name=r.name,
+            name_th=r.name_th,
+            country=r.country,
+            city=r.city,
+            working_group=r.working_group or by_country.get(r.country),
+            timezone=r.timezone,
             agreements=tuple(sorted(agreements.get(r.id, ()), key=lambda a: a.signed_on)),
             activities=tuple(sorted(activities.get(r.id, ()), key=lambda a: a.date)),
         )
     deadlines = {
-        r.id: BudgetDeadline(id=r.id, title=r.title, title_th=r.title_th,
-                             recurrence=Recurrence(r.dtstart, r.rrule),
-                             working_groups=tuple(r.working_groups or ()), notes=r.notes)
+        r.id: BudgetDeadline(
+            id=r.id,
+            title=r.title,
+            title_th=r.title_th,
+            recurrence=Recurrence(r.dtstart, r.rrule),
+            working_groups=tuple(r.working_groups or ()),
+            notes=r.notes,
+        )
         for r in session.scalars(select(BudgetDeadlineRow))
     }
     meetings = {
-        r.id: Meeting(id=r.id, title=r.title, title_th=r.title_th,
-                      recurrence=Recurrence(r.dtstart, r.rrule),
-                      duration_minutes=r.duration_minutes, location=r.location,
-                      working_groups=tuple(r.working_groups or ()),
-                      invite_consulates=r.invite_consulates)
+        r.id: Meeting(
+            id=r.id,
+            title=r.title,
+            title_th=r.title_th,
+            recurrence=Recurrence(r.dtstart, r.rrule),
+            duration_minutes=r.duration_minutes,
+            location=r.location,
+            working_groups=tuple(r.working_groups or ()),
+            invite_consulates=r.invite_consulates,
+        )
         for r in session.scalars(select(MeetingRow))
     }
     return Registry(
-        contacts=contacts, working_groups=groups, consulates=consulates,
-        mfa_contact=mfa.value if mfa else None, partners=partners,
-        budget_deadlines=deadlines, meetings=meetings,
+        contacts=contacts,
+        working_groups=groups,
+        consulates=consulates,
+        mfa_contact=mfa.value if mfa else None,
+        partners=partners,
+        budget_deadlines=deadlines,
+        meetings=meetings,
     )
 
 

@@ -68,20 +68,24 @@ class Project:
         self.config.write_text("\n".join(lines), encoding="utf-8")
 
     def use_smtp(self, server: SmtpTestServer, **smtp: Any) -> None:
-        self.write_config(email={"transport": "smtp"},
-                          smtp={"host": server.host, "port": server.port, **smtp})
+        self.write_config(
+            email={"transport": "smtp"}, smtp={"host": server.host, "port": server.port, **smtp}
+        )
 
     def cli(self, *args: str, input: str | None = None) -> Result:
         self.monkeypatch.chdir(self.root)
         runner = CliRunner()
-        return runner.invoke(cli, ["--config", str(self.config), *args], input=input,
-                             catch_exceptions=False)
+        return runner.invoke(
+            cli, ["--config", str(self.config), *args], input=input, catch_exceptions=False
+        )
 
     def eml_files(self) -> list[EmailMessage]:
         if not self.mail_dir.exists():
             return []
-        return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
-                for p in sorted(self.mail_dir.glob("*.eml"))]
+        return [
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)  # type: ignore[misc]
+            for p in sorted(self.mail_dir.glob("*.eml"))
+        ]
 
 
 @pytest.fixture

@@ -13,7 +13,9 @@ from scheduler.cron import next_fire_times
 from scheduler.errors import ConfigError
 
 
-def test_packaged_defaults_without_a_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_packaged_defaults_without_a_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SISTERCITY_CONFIG", raising=False)
     settings = load_settings(None)
@@ -35,7 +37,9 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
     assert settings.database_url == "sqlite:///" + str(folder / "var" / "sistercity.db")
 
 
-def test_environment_variable_names_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_variable_names_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cfg = tmp_path / "other.toml"
     cfg.write_text('[scheduler]\ntimezone = "Asia/Tokyo"\n')
     monkeypatch.setenv("SISTERCITY_CONFIG", str(cfg))
@@ -48,11 +52,20 @@ def test_environment_variable_names_the_config(tmp_path: Path, monkeypatch: pyte
     [
         ('[smtp]\nport = "abc"', 'config.toml: smtp.port: expected an integer ≥ 1, got "abc"'),
         ("[smtp]\nport = 70000", "smtp.port: expected a port number 1–65535, got 70000"),
-        ('[email]\ntransport = "pigeon"', 'email.transport: expected "file" or "smtp", got "pigeon"'),
-        ('[scheduler]\ntimezone = "Mars/Olympus"', 'scheduler.timezone: unknown time zone "Mars/Olympus"'),
+        (
+            '[email]\ntransport = "pigeon"',
+            'email.transport: expected "file" or "smtp", got "pigeon"',
+        ),
+        (
+            '[scheduler]\ntimezone = "Mars/Olympus"',
+            'scheduler.timezone: unknown time zone "Mars/Olympus"',
+        ),
         ('[schedule]\nanniversaries = "every day"', "schedule.anniversaries: "),
         ('[schedule]\nanniversaries = "0 25 * * *"', "hour: 25 is outside 0–23"),
-        ("[jobs.anniversaries]\nlead_days = [30, -1]", "jobs.anniversaries.lead_days: expected a non-empty"),
+        (
+            "[jobs.anniversaries]\nlead_days = [30, -1]",
+            "jobs.anniversaries.lead_days: expected a non-empty",
+        ),
         ('[database]\nurl = "mysql://x"', 'database.url: unsupported database "mysql://x"'),
         ("[smtp]\nprot = 25", "smtp.prot: unknown key"),
         ("[smpt]\nport = 25", "smpt: unknown section"),
@@ -92,14 +105,24 @@ MON_TO_FRI = "0 8 * * 1-5"
     ("expr", "after", "expected"),
     [
         # Thursday 2026-11-26 07:00 → Thu, Fri, then Mon (crontab 1-5 is Monday to Friday)
-        (MON_TO_FRI, dt.datetime(2026, 11, 26, 7, 0), ["2026-11-26 08:00 Thu", "2026-11-27 08:00 Fri",
-                                                        "2026-11-30 08:00 Mon"]),
-        ("0 9 * * 1", dt.datetime(2026, 11, 25, 12), ["2026-11-30 09:00 Mon", "2026-12-07 09:00 Mon"]),
+        (
+            MON_TO_FRI,
+            dt.datetime(2026, 11, 26, 7, 0),
+            ["2026-11-26 08:00 Thu", "2026-11-27 08:00 Fri", "2026-11-30 08:00 Mon"],
+        ),
+        (
+            "0 9 * * 1",
+            dt.datetime(2026, 11, 25, 12),
+            ["2026-11-30 09:00 Mon", "2026-12-07 09:00 Mon"],
+        ),
         ("30 6 * * 0", dt.datetime(2026, 11, 25), ["2026-11-29 06:30 Sun", "2026-12-06 06:30 Sun"]),
         ("30 6 * * 7", dt.datetime(2026, 11, 25), ["2026-11-29 06:30 Sun", "2026-12-06 06:30 Sun"]),
         # both day fields restricted: crontab fires on either
-        ("0 7 1 * 5", dt.datetime(2026, 11, 25), ["2026-11-27 07:00 Fri", "2026-12-01 07:00 Tue",
-                                                  "2026-12-04 07:00 Fri"]),
+        (
+            "0 7 1 * 5",
+            dt.datetime(2026, 11, 25),
+            ["2026-11-27 07:00 Fri", "2026-12-01 07:00 Tue", "2026-12-04 07:00 Fri"],
+        ),
     ],
 )
 def test_crontab_meaning_of_days(expr: str, after: dt.datetime, expected: list[str]) -> None:

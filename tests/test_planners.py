@@ -35,10 +35,16 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Registry:
         return load_registry(session)
 
 
-def ctx(registry: Registry, as_of: dt.date, history: History | None = None,
-        **job_settings: object) -> PlanContext:
-    return PlanContext(registry=registry, as_of=as_of, settings=JobSettings(**job_settings),  # type: ignore[arg-type]
-                       calendar=CAL, history=history or History())
+def ctx(
+    registry: Registry, as_of: dt.date, history: History | None = None, **job_settings: object
+) -> PlanContext:
+    return PlanContext(
+        registry=registry,
+        as_of=as_of,
+        settings=JobSettings(**job_settings),  # type: ignore[arg-type]
+        calendar=CAL,
+        history=history or History(),
+    )
 
 
 def by_recipient(notices: list[Notice]) -> dict[str, list[Notice]]:
@@ -49,28 +55,32 @@ def by_recipient(notices: list[Notice]) -> dict[str, list[Notice]]:
 
 
 def history_of(notices: list[Notice], as_of: dt.date) -> History:
-    return History({(n.item, n.occurrence, n.recipient.address): Sent(n.stage, as_of)
-                    for n in notices})
+    return History(
+        {(n.item, n.occurrence, n.recipient.address): Sent(n.stage, as_of) for n in notices}
+    )
 
 
 @pytest.mark.parametrize(
     ("item_date", "as_of", "expected"),
     [
-        (D(2018, 3, 30), D(2018, 2, 27), None),   # 31 days before: nothing due yet
+        (D(2018, 3, 30), D(2018, 2, 27), None),  # 31 days before: nothing due yet
         (D(2018, 3, 30), D(2018, 2, 28), 30),
         (D(2018, 3, 30), D(2018, 3, 22), 30),
         (D(2018, 3, 30), D(2018, 3, 23), 7),
         (D(2018, 3, 30), D(2018, 3, 29), 7),
         (D(2018, 3, 30), D(2018, 3, 30), 0),
-        (D(2018, 3, 30), D(2018, 3, 31), None),   # after the date: never
+        (D(2018, 3, 30), D(2018, 3, 31), None),  # after the date: never
     ],
 )
 def test_stage_table(item_date: dt.date, as_of: dt.date, expected: int | None) -> None:
     assert due_stage(item_date, as_of, (30, 7, 0)) == expected
 
 
-@given(item=st.dates(D(2000, 1, 1), D(2100, 1, 1)), offset=st.integers(-5, 400),
-       leads=st.lists(st.integers(0, 365), min_size=1, max_size=6, unique=True))
+@given(
+    item=st.dates(D(2000, 1, 1), D(2100, 1, 1)),
+    offset=st.integers(-5, 400),
+    leads=st.lists(st.integers(0, 365), min_size=1, max_size=6, unique=True),
+)
 def test_stage_is_the_latest_due(item: dt.date, offset: int, leads: list[int]) -> None:
     as_of = item - dt.timedelta(days=offset)
     stage = due_stage(item, as_of, leads)
@@ -97,10 +107,15 @@ def test_leap_day_signing_and_recipients(registry: Registry) -> None:
 
 
 def test_no_consulate_goes_to_the_mfa_and_fifth_year_is_marked(registry: Registry) -> None:
-    notices = [n for n in anniversaries.plan(ctx(registry, D(2018, 3, 3)))
-               if n.item.startswith("suwon/")]
+    notices = [
+        n for n in anniversaries.plan(ctx(registry, D(2018, 3, 3))) if n.item.startswith("suwon/")
+    ]
     assert {n.recipient.address for n in notices} == {
-        "jk-lead@example.org", "mfa@example.org", "cn-lead@example.org", "staff@example.org"}
+        "jk-lead@example.org",
+        "mfa@example.org",
+        "cn-lead@example.org",
+        "staff@example.org",
+    }
     assert all(n.context["route"] == "mfa" and n.context["years"] == 5 for n in notices)
     assert all(n.context["milestone"] for n in notices)
     assert {n.stage for n in notices} == {7}
@@ -117,8 +132,11 @@ def test_queued_stage_or_later_is_not_queued_again(registry: Registry) -> None:
     history = history_of(first, D(2018, 3, 3))
     assert anniversaries.plan(ctx(registry, D(2018, 3, 5), history)) == []  # same stage 7
     # a backdated run at stage 30 is covered by the later stage 7 already queued
-    assert not [n for n in anniversaries.plan(ctx(registry, D(2018, 2, 10), history))
-                if n.item.startswith("suwon/")]
+    assert not [
+        n
+        for n in anniversaries.plan(ctx(registry, D(2018, 2, 10), history))
+        if n.item.startswith("suwon/")
+    ]
     # the next stage is new
     on_day = anniversaries.plan(ctx(registry, D(2018, 3, 10), history))
     assert {n.stage for n in on_day if n.item.startswith("suwon/")} == {0}
@@ -126,17 +144,20 @@ def test_queued_stage_or_later_is_not_queued_again(registry: Registry) -> None:
 
 def test_missed_stages_send_one_reminder(registry: Registry) -> None:
     # the daemon was down for the 30- and 7-day stages: only the latest due one is planned
-    notices = [n for n in anniversaries.plan(ctx(registry, D(2018, 3, 9)))
-               if n.item.startswith("suwon/")]
+    notices = [
+        n for n in anniversaries.plan(ctx(registry, D(2018, 3, 9))) if n.item.startswith("suwon/")
+    ]
     assert len(notices) == 4 and {n.stage for n in notices} == {7}
 
 
 # -- budget deadlines ------------------------------------------------------------------------
 def test_deadline_on_a_thai_holiday_is_flagged(registry: Registry) -> None:
-    notices = [n for n in budget_deadlines.plan(ctx(registry, D(2018, 4, 6)))
-               if n.item == "plan"]
+    notices = [n for n in budget_deadlines.plan(ctx(registry, D(2018, 4, 6))) if n.item == "plan"]
     assert {n.recipient.address for n in notices} == {
-        "cn-lead@example.org", "jk-lead@example.org", "staff@example.org"}
+        "cn-lead@example.org",
+        "jk-lead@example.org",
+        "staff@example.org",
+    }
     c = notices[0].context
     assert c["date"] == D(2018, 4, 13) and c["closed"] and not c["weekend"]
     assert c["last_working_day"] == D(2018, 4, 12)
@@ -167,27 +188,34 @@ def test_dormant_from_last_activity(registry: Registry, as_of: dt.date, dormant:
     if dormant:
         # the group lead and every staff contact (cn-lead is also listed as staff)
         assert {n.recipient.address for n in notices} == {
-            "jk-lead@example.org", "cn-lead@example.org", "staff@example.org"}
+            "jk-lead@example.org",
+            "cn-lead@example.org",
+            "staff@example.org",
+        }
         assert {n.occurrence for n in notices} == {D(2017, 1, 9)}
 
 
 def test_dormant_repeat_and_reactivation(registry: Registry) -> None:
     first = [n for n in dormant_partners.plan(ctx(registry, D(2017, 1, 9))) if n.item == "osaka"]
     history = history_of(first, D(2017, 1, 9))
-    quiet = [n for n in dormant_partners.plan(ctx(registry, D(2017, 4, 8), history))
-             if n.item == "osaka"]
+    quiet = [
+        n for n in dormant_partners.plan(ctx(registry, D(2017, 4, 8), history)) if n.item == "osaka"
+    ]
     assert quiet == []  # 89 days later
-    again = [n for n in dormant_partners.plan(ctx(registry, D(2017, 4, 9), history))
-             if n.item == "osaka"]
+    again = [
+        n for n in dormant_partners.plan(ctx(registry, D(2017, 4, 9), history)) if n.item == "osaka"
+    ]
     assert len(again) == 3  # 90 days later
     # a new activity ends the spell; a year of silence after it starts a new one
     osaka = registry.partners["osaka"]
     active = replace(osaka, activities=(*osaka.activities, Activity(D(2017, 5, 1), "Visit")))
     reg2 = replace(registry, partners={**registry.partners, "osaka": active})
-    assert not [n for n in dormant_partners.plan(ctx(reg2, D(2017, 6, 1), history))
-                if n.item == "osaka"]
-    later = [n for n in dormant_partners.plan(ctx(reg2, D(2018, 5, 1), history))
-             if n.item == "osaka"]
+    assert not [
+        n for n in dormant_partners.plan(ctx(reg2, D(2017, 6, 1), history)) if n.item == "osaka"
+    ]
+    later = [
+        n for n in dormant_partners.plan(ctx(reg2, D(2018, 5, 1), history)) if n.item == "osaka"
+    ]
     assert {n.occurrence for n in later} == {D(2018, 5, 1)}
 
 
@@ -200,8 +228,9 @@ def test_partner_without_agreement_or_activity_is_never_dormant(registry: Regist
 
 @settings(max_examples=60, deadline=None)
 @given(as_of=st.dates(D(2015, 1, 1), D(2030, 12, 31)))
-def test_planning_twice_with_its_own_history_plans_nothing(registry: Registry,
-                                                           as_of: dt.date) -> None:
+def test_planning_twice_with_its_own_history_plans_nothing(
+    registry: Registry, as_of: dt.date
+) -> None:
     for job in (anniversaries, budget_deadlines, dormant_partners):
         first = job.plan(ctx(registry, as_of))
         assert job.plan(ctx(registry, as_of, history_of(first, as_of))) == []
