@@ -8,9 +8,9 @@ every staff contact. Staged by `lead_days` like every dated item.
 
 The agenda is computed by `build_agenda` as of the run's date, for the meeting's groups only:
 dormant partners, anniversaries and budget deadlines within the horizon, agreements to review,
-partners handled through the MFA, and the roster. The attendee list of the invitation is fixed
-at plan time from the full recipient list, so every recipient and both reminders carry the same
-event (same UID, same attendees), not only the recipients new in this run.
+partners handled through the MFA, and the roster. The invitation's attendees are the full
+recipient list taken at plan time (not only the recipients new in this run), and its UID is
+stable per occurrence, so every recipient and both reminders carry the same event.
 """
 
 from __future__ import annotations
@@ -162,7 +162,6 @@ def occurrence_context(
             "attendees": [{"email": r.address, "name": r.name, "roles": list(r.roles)}
                           for r in recipients],
         },
-        "told": recipients.names(),
     }
 
 

@@ -388,7 +388,8 @@ def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
 
 
 def _exit_code(db: Database, ids: set[int]) -> int:
-    """1 when any of these messages is not sent yet (pending, sending) or failed."""
+    """1 when any of these messages waits for a retry (pending) or failed. One that another
+    process is sending right now (`sending`) is in hand, not waiting."""
     if not ids:
         return 0
     from sqlalchemy import select
@@ -397,7 +398,7 @@ def _exit_code(db: Database, ids: set[int]) -> int:
 
     with db.read() as session:
         states = set(session.scalars(select(MessageRow.state).where(MessageRow.id.in_(ids))))
-    return 0 if states <= {"sent"} else 1
+    return 1 if states & {"pending", "failed"} else 0
 
 
 @cli.command()
@@ -571,3 +572,4 @@ def status(c: Context, as_json: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     cli.main(args=list(argv) if argv is not None else None, prog_name="sistercity")
 cli.add_command(__import__("scheduler.cli_agenda", fromlist=["agenda"]).agenda)
+

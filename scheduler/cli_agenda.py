@@ -38,7 +38,11 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
 @click.option("--out", "out", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write the agenda to this file (UTF-8) instead of printing it.")
 def agenda(meeting: str, as_of: dt.date | None, lang: str, out: Path | None) -> None:
-    """Show the agenda of MEETING's next occurrence on or after --as-of; send nothing."""
+    """Show a meeting's next agenda without sending anything.
+
+    The agenda of MEETING's next occurrence on or after --as-of, the same its emails carry;
+    nothing is queued, sent or recorded.
+    """
     from jobs.meeting_agendas import next_occurrence, occurrence_context
     from scheduler.cli import Context, fail
     from scheduler.runner import Runner

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from scheduler.planning import Notice, Recipient
-from scheduler.render import Renderer, Rendered
+from scheduler.render import Rendered, Renderer
 from scheduler.thaidate import WorkingCalendar, fiscal_year
 
 JOBS = ["anniversaries", "budget-deadlines", "dormant-partners"]
@@ -33,7 +33,6 @@ CHINA_LEAD = "นายสมชาย ใจดี (คณะทำงานจ
 JK_LEAD = "นางวิไลวรรณ แก้วมณี (คณะทำงานญี่ปุ่นและเกาหลี)"
 MM_LEAD = "นายธนากร อินทร์แก้ว (คณะทำงานเมียนมา)"
 CN_CONSULATE = "Consulate-General of the People's Republic of China in Chiang Mai"
-MM_CONSULATE = "Consulate-General of Myanmar in Chiang Mai"
 MFA_DESK = "กรมเอเชียตะวันออก กระทรวงการต่างประเทศ"
 STAFF_TH = "นางสาวพิมพ์ชนก ศรีวงศ์"
 STAFF_EN = "Anna Keller"
@@ -52,8 +51,16 @@ def told(*names: str) -> list[str]:
 # --- contexts, as the jobs build them --------------------------------------------------------
 
 
-def partner(pid: str, name: str, name_th: str, country: str, group: tuple[str, str, str] | None,
-            *, consulate: bool, city: str | None = None) -> dict[str, Any]:
+def partner(
+    pid: str,
+    name: str,
+    name_th: str,
+    country: str,
+    group: tuple[str, str, str] | None,
+    *,
+    consulate: bool,
+    city: str | None = None,
+) -> dict[str, Any]:
     """jobs.common.partner_view."""
     return {
         "id": pid,
@@ -78,8 +85,18 @@ SEONGNAM = partner("seongnam", "Seongnam", "ซ็องนัม", "KR", JAPAN_
 KENGTUNG = partner("kengtung", "Kengtung", "เชียงตุง", "MM", MYANMAR, consulate=True)
 
 
-def anniversary(p: dict[str, Any], kind: str, signed_on: date, day: date, as_of: date,
-                areas: list[str], *, lead: str, contact: str, stage: int = 30) -> dict[str, Any]:
+def anniversary(
+    p: dict[str, Any],
+    kind: str,
+    signed_on: date,
+    day: date,
+    as_of: date,
+    areas: list[str],
+    *,
+    lead: str,
+    contact: str,
+    stage: int = 30,
+) -> dict[str, Any]:
     """jobs.anniversaries.plan, after planning.staged added stage and days_until."""
     years = day.year - signed_on.year
     return {
@@ -98,10 +115,18 @@ def anniversary(p: dict[str, Any], kind: str, signed_on: date, day: date, as_of:
     }
 
 
-def deadline(did: str, title: str, title_th: str, day: date, as_of: date, *,
-             groups: list[tuple[str, str, str]] = (), notes: str = "",  # type: ignore[assignment]
-             leads: tuple[str, ...] = (CHINA_LEAD, JK_LEAD, MM_LEAD), stage: int = 7,
-             ) -> dict[str, Any]:
+def deadline(
+    did: str,
+    title: str,
+    title_th: str,
+    day: date,
+    as_of: date,
+    *,
+    groups: tuple[tuple[str, str, str], ...] = (),
+    notes: str = "",
+    leads: tuple[str, ...] = (CHINA_LEAD, JK_LEAD, MM_LEAD),
+    stage: int = 7,
+) -> dict[str, Any]:
     """jobs.budget_deadlines.plan (fill_title already applied), after planning.staged."""
     fy = fiscal_year(day)
     working = CALENDAR.is_working_day(day)
@@ -125,9 +150,16 @@ def deadline(did: str, title: str, title_th: str, day: date, as_of: date, *,
     }
 
 
-def dormant(p: dict[str, Any], agreements: list[tuple[str, date]], as_of: date, *,
-            lead: str, last: date | None = None, last_title: str = "",
-            after_days: int = 365) -> dict[str, Any]:
+def dormant(
+    p: dict[str, Any],
+    agreements: list[tuple[str, date]],
+    as_of: date,
+    *,
+    lead: str,
+    last: date | None = None,
+    last_title: str = "",
+    after_days: int = 365,
+) -> dict[str, Any]:
     """jobs.dormant_partners.plan."""
     first = min(d for _, d in agreements)
     since = last or first
@@ -156,36 +188,81 @@ DORMANT_AS_OF = date(2018, 4, 7)
 def anniversary_items() -> list[dict[str, Any]]:
     # Deliberately not in date order: the digest sorts them.
     return [
-        anniversary(QINGDAO, "sister-city", date(2008, 4, 1), date(2018, 4, 1), ANNIV_AS_OF,
-                    [], lead=CHINA_LEAD, contact=CN_CONSULATE),
-        anniversary(CHENGDU, "sister-city", date(2015, 3, 30), date(2018, 3, 30), ANNIV_AS_OF,
-                    [], lead=CHINA_LEAD, contact=CN_CONSULATE),
-        anniversary(SEONGNAM, "loi", date(2016, 3, 23), date(2018, 3, 23), ANNIV_AS_OF,
-                    ["smart city"], lead=JK_LEAD, contact=MFA_DESK),
+        anniversary(
+            QINGDAO,
+            "sister-city",
+            date(2008, 4, 1),
+            date(2018, 4, 1),
+            ANNIV_AS_OF,
+            [],
+            lead=CHINA_LEAD,
+            contact=CN_CONSULATE,
+        ),
+        anniversary(
+            CHENGDU,
+            "sister-city",
+            date(2015, 3, 30),
+            date(2018, 3, 30),
+            ANNIV_AS_OF,
+            [],
+            lead=CHINA_LEAD,
+            contact=CN_CONSULATE,
+        ),
+        anniversary(
+            SEONGNAM,
+            "loi",
+            date(2016, 3, 23),
+            date(2018, 3, 23),
+            ANNIV_AS_OF,
+            ["smart city"],
+            lead=JK_LEAD,
+            contact=MFA_DESK,
+        ),
     ]
 
 
 def deadline_items() -> list[dict[str, Any]]:
     return [
-        deadline("lanna-expo-2018", "Lanna Expo 2018: confirm foreign buyers and partner-city "
-                 "delegations", "ลานนาเอ็กซ์โป 2561: ยืนยันผู้ซื้อต่างประเทศและคณะจากเมืองพี่เมืองน้อง",
-                 date(2018, 4, 20), DEADLINE_AS_OF, groups=[CHINA], leads=(CHINA_LEAD,),
-                 notes="Meishan and Hainan will join. The fair runs late June – early July."),
+        deadline(
+            "lanna-expo-2018",
+            "Lanna Expo 2018: confirm foreign buyers and partner-city delegations",
+            "ลานนาเอ็กซ์โป 2561: ยืนยันผู้ซื้อต่างประเทศและคณะจากเมืองพี่เมืองน้อง",
+            date(2018, 4, 20),
+            DEADLINE_AS_OF,
+            groups=(CHINA,),
+            leads=(CHINA_LEAD,),
+            notes="Meishan and Hainan will join. The fair runs late June – early July.",
+        ),
         # Saturday 14 April 2018, in Songkran: the papers must be in by Thursday 12 April.
-        deadline("activity-plan", "Submit the FY{next_fiscal_year} activity plan and budget "
-                 "request", "ส่งแผนกิจกรรมและคำของบประมาณ ปีงบประมาณ {next_fiscal_year}",
-                 date(2018, 4, 14), DEADLINE_AS_OF,
-                 notes="Ministry and provincial budget requests fall in January–February."),
+        deadline(
+            "activity-plan",
+            "Submit the FY{next_fiscal_year} activity plan and budget request",
+            "ส่งแผนกิจกรรมและคำของบประมาณ ปีงบประมาณ {next_fiscal_year}",
+            date(2018, 4, 14),
+            DEADLINE_AS_OF,
+            notes="Ministry and provincial budget requests fall in January–February.",
+        ),
         # Friday 13 April 2018 is Songkran itself, a public holiday.
-        deadline("songkran-report", "Quarterly activity report", "รายงานผลการดำเนินงานรายไตรมาส",
-                 date(2018, 4, 13), DEADLINE_AS_OF),
+        deadline(
+            "songkran-report",
+            "Quarterly activity report",
+            "รายงานผลการดำเนินงานรายไตรมาส",
+            date(2018, 4, 13),
+            DEADLINE_AS_OF,
+        ),
     ]
 
 
 def dormant_items() -> list[dict[str, Any]]:
     return [
-        dormant(KENGTUNG, [("sister-city", date(2014, 10, 9))], DORMANT_AS_OF, lead=MM_LEAD,
-                last=date(2016, 11, 20), last_title="Chiang Mai–Kengtung trade fair"),
+        dormant(
+            KENGTUNG,
+            [("sister-city", date(2014, 10, 9))],
+            DORMANT_AS_OF,
+            lead=MM_LEAD,
+            last=date(2016, 11, 20),
+            last_title="Chiang Mai–Kengtung trade fair",
+        ),
         dormant(SEONGNAM, [("loi", date(2016, 3, 23))], DORMANT_AS_OF, lead=JK_LEAD),
     ]
 
@@ -199,12 +276,14 @@ ITEMS = {
 
 @pytest.fixture(scope="module")
 def renderer() -> Renderer:
-    return Renderer(sender="Chiang Mai International Affairs <intl@example.org>",
-                    timezone="Asia/Bangkok")
+    return Renderer(
+        sender="Chiang Mai International Affairs <intl@example.org>", timezone="Asia/Bangkok"
+    )
 
 
-def render(renderer: Renderer, job: str, recipient: Recipient, contexts: list[dict[str, Any]],
-           as_of: date) -> Rendered:
+def render(
+    renderer: Renderer, job: str, recipient: Recipient, contexts: list[dict[str, Any]], as_of: date
+) -> Rendered:
     notices = [
         Notice(job, f"item-{i}", ctx["date"], ctx.get("stage", 0), recipient, ctx)
         for i, ctx in enumerate(contexts)
@@ -216,11 +295,6 @@ def render(renderer: Renderer, job: str, recipient: Recipient, contexts: list[di
 def digest(renderer: Renderer, job: str, lang: str) -> Rendered:
     build, as_of = ITEMS[job]
     return render(renderer, job, STAFF_TH_R if lang == "th" else STAFF_EN_R, build(), as_of)
-
-
-def body(rendered: Rendered) -> str:
-    """The text body without the signature footer."""
-    return rendered.text.split("\n-- \n")[0]
 
 
 def columns(line: str) -> int:
@@ -254,10 +328,20 @@ def test_digest_reads_as_an_email(renderer: Renderer, job: str, lang: str) -> No
     assert rendered.subject == rendered.subject.strip()
     assert str(len(ITEMS[job][0]())) in rendered.subject
     template = renderer.template(f"{job}.{lang}.txt")
-    assert rendered.subject in text.replace("\n", " ") or rendered.subject not in text
-    raw_subject = "".join(template.blocks["subject"](template.new_context({
-        "lang": lang, "job": job, "recipient": STAFF_EN_R, "items": ITEMS[job][0](),
-        "as_of": ITEMS[job][1], "sender_name": "x"})))
+    raw_subject = "".join(
+        template.blocks["subject"](
+            template.new_context(
+                {
+                    "lang": lang,
+                    "job": job,
+                    "recipient": STAFF_TH_R,
+                    "items": ITEMS[job][0](),
+                    "as_of": ITEMS[job][1],
+                    "sender_name": "x",
+                }
+            )
+        )
+    )
     assert "\n" not in raw_subject and raw_subject == raw_subject.strip()
 
     # The subject is not printed in the body.
@@ -269,7 +353,8 @@ def test_digest_reads_as_an_email(renderer: Renderer, job: str, lang: str) -> No
     assert first_line == (f"เรียน {name}" if lang == "th" else f"Dear {name},")
     if lang == "th":
         assert "ส่งโดยอัตโนมัติจากระบบ sistercity ในนามของ Chiang Mai International Affairs" in (
-            text.replace("\n", " "))
+            text.replace("\n", " ")
+        )
         assert "กรุณาอย่าตอบกลับ" in text
         assert "ท่านได้รับอีเมลนี้ในฐานะ: เจ้าหน้าที่งานวิเทศสัมพันธ์" in text
     else:
@@ -281,6 +366,7 @@ def test_digest_reads_as_an_email(renderer: Renderer, job: str, lang: str) -> No
 
     # Plain text: no markup, no trailing blanks, about 72 columns.
     assert not re.search(r"<[a-z/]", text)
+    assert "\xa0" not in text  # dates are kept together while wrapping, then unprotected
     for line in text.splitlines():
         assert line == line.rstrip() or line == "-- "
         assert columns(line) <= 80, line
@@ -291,11 +377,14 @@ def test_digest_reads_as_an_email(renderer: Renderer, job: str, lang: str) -> No
 
     # The recipient is not listed among the others who were told; the others are.
     also = "ผู้ได้รับแจ้งเรื่องนี้ด้วย:" if lang == "th" else "Also sent to:"
-    told_lines = [ln for ln in text.split("\n\n") if also in ln]
-    assert told_lines
-    assert all(name not in block for block in told_lines)
+    item_blocks = [block for block in text.split("\n\n") if re.match(r"\d+\. ", block)]
+    assert len(item_blocks) == len(ITEMS[job][0]())
     other_staff = STAFF_EN if lang == "th" else STAFF_TH
-    assert other_staff in text.replace("\n      ", " ").replace("\n                   ", " ")
+    for block in item_blocks:
+        flat = " ".join(block.split())
+        assert also in flat
+        assert name not in flat
+        assert other_staff in flat
 
 
 @pytest.mark.parametrize("lang", ["th", "en"])
@@ -340,8 +429,9 @@ def test_anniversaries_thai(renderer: Renderer) -> None:
     # The contact route: consulate, or the MFA where the country has none.
     assert "ช่องทางติดต่อ: ผ่านสถานกงสุลจีนประจำเชียงใหม่" in text
     flat = " ".join(text.split())
-    assert ("ประเทศเกาหลีใต้ไม่มีสถานกงสุลในจังหวัดเชียงใหม่ "
-            "การติดต่อประสานงานจึงต้องดำเนินการผ่านกระทรวงการต่างประเทศ") in flat
+    assert (
+        "ประเทศเกาหลีใต้ไม่มีสถานกงสุลในจังหวัดเชียงใหม่ การติดต่อประสานงานจึงต้องดำเนินการผ่านกระทรวงการต่างประเทศ"
+    ) in flat
     assert "โปรดพิจารณาส่งสารแสดงความยินดี จัดการเยือน หรือจัดกิจกรรมร่วมกับเมืองพี่เมืองน้อง" in flat
     assert f"ผู้ได้รับแจ้งเรื่องนี้ด้วย: {JK_LEAD}, {MFA_DESK}, {STAFF_EN}" in flat
     assert "จึงเรียนมาเพื่อโปรดทราบและพิจารณาดำเนินการ" in text
@@ -355,8 +445,10 @@ def test_anniversaries_thai(renderer: Renderer) -> None:
 def test_anniversaries_english(renderer: Renderer) -> None:
     rendered = digest(renderer, "anniversaries", "en")
     text = rendered.text
-    assert rendered.subject == ("3 agreement anniversaries coming up, the first on 23 Mar 2018 "
-                                "(in 21 days), incl. a ★ milestone year")
+    assert rendered.subject == (
+        "3 agreement anniversaries coming up, the first on 23 Mar 2018 "
+        "(in 21 days), incl. a ★ milestone year"
+    )
     assert "As of 2 Mar 2018, these 3 agreement anniversaries are coming up:" in text
     assert "1. 2nd anniversary of the letter of intent with Seongnam (South Korea)" in text
     assert "2. 3rd anniversary of the sister-city agreement with Chengdu (China)" in text
@@ -367,11 +459,13 @@ def test_anniversaries_english(renderer: Renderer) -> None:
     assert "   Working group:  Japan & Korea" in text
     assert "   Contact:        Through the consulate of China in Chiang Mai" in text
     flat = " ".join(text.split())
-    assert ("South Korea has no consulate in Chiang Mai: contact goes through the Ministry of "
-            "Foreign Affairs.") in flat
+    assert (
+        "South Korea has no consulate in Chiang Mai: contact goes through the Ministry of "
+        "Foreign Affairs."
+    ) in flat
     assert "a message of congratulations, a visit or a joint activity" in flat
     for line in text.splitlines():
-        assert len(line) <= 72, line
+        assert columns(line) <= 72, line
 
     html = rendered.html
     assert "30 Mar 2018" in html and "in 28 days" in html
@@ -381,12 +475,22 @@ def test_anniversaries_english(renderer: Renderer) -> None:
 
 
 def test_single_anniversary_names_it_in_the_subject(renderer: Renderer) -> None:
-    chengdu = anniversary(CHENGDU, "sister-city", date(2008, 3, 30), date(2018, 3, 30),
-                          date(2018, 3, 29), ["trade"], lead=CHINA_LEAD, contact=CN_CONSULATE,
-                          stage=1)
+    chengdu = anniversary(
+        CHENGDU,
+        "sister-city",
+        date(2008, 3, 30),
+        date(2018, 3, 30),
+        date(2018, 3, 29),
+        ["trade"],
+        lead=CHINA_LEAD,
+        contact=CN_CONSULATE,
+        stage=1,
+    )
     en = render(renderer, "anniversaries", CN_CONSULATE_R, [chengdu], date(2018, 3, 29))
-    assert en.subject == ("★ 10th anniversary of the sister-city agreement with Chengdu (China): "
-                          "30 Mar 2018 (tomorrow)")
+    assert en.subject == (
+        "★ 10th anniversary of the sister-city agreement with Chengdu (China): "
+        "30 Mar 2018 (tomorrow)"
+    )
     assert "this agreement anniversary is coming up" in en.text
     assert "marking the anniversary" in " ".join(en.text.split())
     assert "You receive it as: consulate contact." in en.text
@@ -394,27 +498,50 @@ def test_single_anniversary_names_it_in_the_subject(renderer: Renderer) -> None:
     assert "Dear Consulate-General of the People&#39;s Republic of China in Chiang Mai," in en.html
 
     th = render(renderer, "anniversaries", CHINA_LEAD_R, [chengdu], date(2018, 3, 29))
-    assert th.subject == ("★ ครบรอบ 10 ปี การลงนามความตกลงเมืองพี่เมืองน้องกับเฉิงตู (จีน) "
-                          "วันที่ 30 มี.ค. 2561 (พรุ่งนี้)")
+    assert th.subject == (
+        "★ ครบรอบ 10 ปี การลงนามความตกลงเมืองพี่เมืองน้องกับเฉิงตู (จีน) วันที่ 30 มี.ค. 2561 (พรุ่งนี้)"
+    )
     assert "ท่านได้รับอีเมลนี้ในฐานะ: หัวหน้าคณะทำงาน, เจ้าหน้าที่งานวิเทศสัมพันธ์" in th.text
     assert th.subject not in th.text
 
     today = {**chengdu, "days_until": 0}
-    assert "(today)" in render(renderer, "anniversaries", CN_CONSULATE_R, [today],
-                               date(2018, 3, 30)).subject
-    assert "(วันนี้)" in render(renderer, "anniversaries", CHINA_LEAD_R, [today],
-                                date(2018, 3, 30)).subject
+    assert (
+        "(today)"
+        in render(renderer, "anniversaries", CN_CONSULATE_R, [today], date(2018, 3, 30)).subject
+    )
+    assert (
+        "(วันนี้)"
+        in render(renderer, "anniversaries", CHINA_LEAD_R, [today], date(2018, 3, 30)).subject
+    )
+
+
+def test_no_star_without_a_milestone(renderer: Renderer) -> None:
+    seongnam = anniversary_items()[2]
+    assert not seongnam["milestone"]
+    for recipient in (STAFF_EN_R, STAFF_TH_R):
+        rendered = render(renderer, "anniversaries", recipient, [seongnam], ANNIV_AS_OF)
+        assert "★" not in rendered.subject
+        assert "★" not in rendered.text
+        assert "★" not in rendered.html
 
 
 def test_partner_names_are_escaped_in_html_only(renderer: Renderer) -> None:
     evil = partner("evil", '<script>alert("x")</script> Town', "", "CN", CHINA, consulate=True)
-    ctx = anniversary(evil, "mou", date(2013, 4, 10), date(2018, 4, 10), ANNIV_AS_OF, [],
-                      lead=CHINA_LEAD, contact=CN_CONSULATE)
+    ctx = anniversary(
+        evil,
+        "mou",
+        date(2013, 4, 10),
+        date(2018, 4, 10),
+        ANNIV_AS_OF,
+        [],
+        lead=CHINA_LEAD,
+        contact=CN_CONSULATE,
+    )
     for recipient in (STAFF_EN_R, STAFF_TH_R):
         rendered = render(renderer, "anniversaries", recipient, [ctx], ANNIV_AS_OF)
         assert "<script" not in rendered.html
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; Town" in rendered.html
-        assert '<script>alert("x")</script> Town' in rendered.text
+        assert '<script>alert("x")</script> Town' in " ".join(rendered.text.split())
         assert '<script>alert("x")</script> Town' in rendered.subject
 
     dormant_ctx = dormant(evil, [("mou", date(2013, 4, 10))], DORMANT_AS_OF, lead=CHINA_LEAD)
@@ -430,25 +557,32 @@ def test_deadlines_english_flag_weekend_and_holiday(renderer: Renderer) -> None:
     text = rendered.text
     flat = " ".join(text.split())
     assert rendered.subject == "3 budget deadlines coming up, the first on 13 Apr 2018 (in 6 days)"
-    assert text.index("Quarterly activity report") < text.index("Submit the FY2562") < (
-        text.index("Lanna Expo"))
+    assert (
+        text.index("Quarterly activity report")
+        < text.index("Submit the FY2562")
+        < (text.index("Lanna Expo"))
+    )
     # Saturday in Songkran: flagged with the last working day before it.
     assert "2. Submit the FY2562 activity plan and budget request" in text
     assert "   Due:            14 Apr 2018 (in 7 days)" in text
-    assert ("⚠ 14 Apr 2018 falls on a Saturday: submit by 12 Apr 2018 (in 5 days), the last "
-            "working day before it.") in flat
+    assert (
+        "⚠ 14 Apr 2018 falls on a Saturday: submit by 12 Apr 2018 (in 5 days), the last "
+        "working day before it."
+    ) in flat
     # A weekday public holiday is named.
-    assert ("⚠ 13 Apr 2018 falls on a public holiday (Songkran Festival): submit by 12 Apr 2018 "
-            "(in 5 days)") in flat
+    assert (
+        "⚠ 13 Apr 2018 falls on a public holiday (Songkran Festival): submit by 12 Apr 2018 "
+        "(in 5 days)"
+    ) in flat
     # A working day is not flagged; listed groups are shown, none means every group.
-    assert text.count("⚠ ") == 2 + 1  # two items and the explanation at the end
+    assert text.count("⚠") == 2 + 1  # two items and the explanation at the end
     assert "   For:            China" in text
     assert "   For:            all working groups" in text
     assert "   Fiscal year:    FY2561 (Buddhist Era)" in text
     assert "Notes:          Meishan and Hainan will join." in text
     assert "please prepare the documents and submit them in time" in flat
     for line in text.splitlines():
-        assert len(line) <= 72, line
+        assert columns(line) <= 72, line
 
     html = rendered.html
     assert "14 Apr 2018 falls on a Saturday: submit by 12 Apr 2018 (in 5 days)" in html
@@ -462,8 +596,10 @@ def test_deadlines_thai_flag_weekend_and_holiday(renderer: Renderer) -> None:
     assert rendered.subject == "กำหนดการงบประมาณ 3 รายการ รายการแรกวันที่ 13 เม.ย. 2561 (อีก 6 วัน)"
     assert "2. ส่งแผนกิจกรรมและคำของบประมาณ ปีงบประมาณ 2562" in text
     assert "กำหนดวันที่: 14 เม.ย. 2561 (อีก 7 วัน)" in text
-    assert ("⚠ วันที่ 14 เม.ย. 2561 ตรงกับวันเสาร์ โปรดยื่นภายในวันที่ 12 เม.ย. 2561 (อีก 5 วัน) "
-            "ซึ่งเป็นวันทำการสุดท้ายก่อนกำหนด") in flat
+    assert (
+        "⚠ วันที่ 14 เม.ย. 2561 ตรงกับวันเสาร์ โปรดยื่นภายในวันที่ 12 เม.ย. 2561 (อีก 5 วัน) "
+        "ซึ่งเป็นวันทำการสุดท้ายก่อนกำหนด"
+    ) in flat
     assert "⚠ วันที่ 13 เม.ย. 2561 ตรงกับวันหยุดราชการ (วันสงกรานต์)" in flat
     assert "ปีงบประมาณ: พ.ศ. 2561" in text
     assert "คณะทำงาน: จีน" in text and "คณะทำงาน: ทุกคณะทำงาน" in text
@@ -474,21 +610,30 @@ def test_deadlines_thai_flag_weekend_and_holiday(renderer: Renderer) -> None:
 
 
 def test_single_deadline_subject(renderer: Renderer) -> None:
-    saturday = deadline("activity-plan", "Submit the FY{next_fiscal_year} activity plan",
-                        "ส่งแผนกิจกรรม ปีงบประมาณ {next_fiscal_year}", date(2018, 4, 14),
-                        DEADLINE_AS_OF)
+    saturday = deadline(
+        "activity-plan",
+        "Submit the FY{next_fiscal_year} activity plan",
+        "ส่งแผนกิจกรรม ปีงบประมาณ {next_fiscal_year}",
+        date(2018, 4, 14),
+        DEADLINE_AS_OF,
+    )
     en = render(renderer, "budget-deadlines", STAFF_EN_R, [saturday], DEADLINE_AS_OF)
-    assert en.subject == ("Budget deadline 14 Apr 2018, submit by 12 Apr 2018 (in 5 days): "
-                          "Submit the FY2562 activity plan")
+    assert en.subject == (
+        "Budget deadline 14 Apr 2018, submit by 12 Apr 2018 (in 5 days): "
+        "Submit the FY2562 activity plan"
+    )
     th = render(renderer, "budget-deadlines", STAFF_TH_R, [saturday], DEADLINE_AS_OF)
-    assert th.subject == ("กำหนดการงบประมาณ 14 เม.ย. 2561 โปรดยื่นภายใน 12 เม.ย. 2561 (อีก 5 วัน): "
-                          "ส่งแผนกิจกรรม ปีงบประมาณ 2562")
+    assert th.subject == (
+        "กำหนดการงบประมาณ 14 เม.ย. 2561 โปรดยื่นภายใน 12 เม.ย. 2561 (อีก 5 วัน): "
+        "ส่งแผนกิจกรรม ปีงบประมาณ 2562"
+    )
 
-    working = deadline("activity-plan", "Submit the plan", "ส่งแผน", date(2018, 4, 9),
-                       date(2018, 4, 9))
+    working = deadline(
+        "activity-plan", "Submit the plan", "ส่งแผน", date(2018, 4, 9), date(2018, 4, 9)
+    )
     en = render(renderer, "budget-deadlines", STAFF_EN_R, [working], date(2018, 4, 9))
     assert en.subject == "Budget deadline 9 Apr 2018 (today): Submit the plan"
-    assert "⚠" not in en.text.split("What to do")[0]
+    assert "⚠" not in en.text and "⚠" not in en.html
     th = render(renderer, "budget-deadlines", STAFF_TH_R, [working], date(2018, 4, 9))
     assert th.subject == "กำหนดการงบประมาณ 9 เม.ย. 2561 (วันนี้): ส่งแผน"
 
@@ -500,13 +645,15 @@ def test_dormant_partners_english(renderer: Renderer) -> None:
     rendered = digest(renderer, "dormant-partners", "en")
     text = rendered.text
     flat = " ".join(text.split())
-    assert rendered.subject == ("2 partners with no recent activity: plan activities or review "
-                                "the relations")
+    assert rendered.subject == (
+        "2 partners with no recent activity: plan activities or review the relations"
+    )
     # Sorted by the start of the dormant spell: Seongnam (2017-03-23), Kengtung (2017-11-20).
     assert text.index("1. Seongnam (South Korea)") < text.index("2. Kengtung (Myanmar)")
     assert "   Quiet for:      745 days, since 23 Mar 2016" in text
-    assert ("Last activity: none recorded since the first agreement was signed on 23 Mar 2016"
-            in flat)
+    assert (
+        "Last activity: none recorded since the first agreement was signed on 23 Mar 2016" in flat
+    )
     assert "   Last activity:  Chiang Mai–Kengtung trade fair, 20 Nov 2016" in text
     assert "   Agreements:     letter of intent, signed 23 Mar 2016" in text
     assert "South Korea has no consulate in Chiang Mai: contact goes through the Ministry" in flat
@@ -514,7 +661,7 @@ def test_dormant_partners_english(renderer: Renderer) -> None:
     assert "Cabinet resolution of 22 August 2017 asks for continuous activities" in flat
     assert "plan an activity with each partner above, or decide whether the relation" in flat
     for line in text.splitlines():
-        assert len(line) <= 72, line
+        assert columns(line) <= 72, line
 
     html = rendered.html
     assert "23 Mar 2016" in html and "745 days" in html
@@ -525,8 +672,9 @@ def test_dormant_partners_thai(renderer: Renderer) -> None:
     rendered = digest(renderer, "dormant-partners", "th")
     text = rendered.text
     flat = " ".join(text.split())
-    assert rendered.subject == ("เมืองพี่เมืองน้องที่ไม่มีความเคลื่อนไหว 2 เมือง "
-                                "โปรดพิจารณาจัดกิจกรรมหรือทบทวนความสัมพันธ์")
+    assert rendered.subject == (
+        "เมืองพี่เมืองน้องที่ไม่มีความเคลื่อนไหว 2 เมือง โปรดพิจารณาจัดกิจกรรมหรือทบทวนความสัมพันธ์"
+    )
     assert "1. ซ็องนัม (เกาหลีใต้)" in text and "2. เชียงตุง (เมียนมา)" in text
     assert "ไม่มีความเคลื่อนไหวมาแล้ว: 745 วัน นับแต่วันที่ 23 มี.ค. 2559" in text
     assert "ยังไม่มีบันทึกกิจกรรมนับแต่ลงนามความตกลงฉบับแรกเมื่อวันที่ 23 มี.ค. 2559" in flat
@@ -539,11 +687,9 @@ def test_dormant_partners_thai(renderer: Renderer) -> None:
 def test_single_dormant_partner_subject(renderer: Renderer) -> None:
     ctx = dormant(SEONGNAM, [("loi", date(2016, 3, 23))], DORMANT_AS_OF, lead=JK_LEAD)
     en = render(renderer, "dormant-partners", STAFF_EN_R, [ctx], DORMANT_AS_OF)
-    assert en.subject == ("No activity with Seongnam for 745 days: plan one or review the "
-                          "relation")
+    assert en.subject == ("No activity with Seongnam for 745 days: plan one or review the relation")
     th = render(renderer, "dormant-partners", STAFF_TH_R, [ctx], DORMANT_AS_OF)
-    assert th.subject == ("ไม่มีกิจกรรมกับซ็องนัมมาแล้ว 745 วัน "
-                          "โปรดพิจารณาจัดกิจกรรมหรือทบทวนความสัมพันธ์")
+    assert th.subject == ("ไม่มีกิจกรรมกับซ็องนัมมาแล้ว 745 วัน โปรดพิจารณาจัดกิจกรรมหรือทบทวนความสัมพันธ์")
     assert "with this partner" in en.text
 
 
@@ -558,15 +704,18 @@ def test_message_headers_and_parts(renderer: Renderer, job: str, lang: str) -> N
     assert isinstance(msg, EmailMessage)
     assert msg["Message-ID"] == rendered.message_id
     assert re.fullmatch(rf"<{job}\.[0-9a-f]{{32}}@example\.org>", rendered.message_id)
-    assert msg["Date"].datetime == datetime.combine(ITEMS[job][1], datetime.min.time(),
-                                                    BANGKOK).replace(hour=8)
+    assert msg["Date"].datetime == datetime.combine(
+        ITEMS[job][1], datetime.min.time(), BANGKOK
+    ).replace(hour=8)
     assert msg["Auto-Submitted"] == "auto-generated"
-    assert msg["Subject"] == rendered.subject
+    # Python's parser keeps the folding whitespace that the SMTP policy puts after "Subject:"
+    # (and between encoded words) where mail clients drop it: compare words.
+    assert msg["Subject"].split() == rendered.subject.split()
     assert msg["From"].addresses[0].addr_spec == "intl@example.org"
     assert msg["From"].addresses[0].display_name == "Chiang Mai International Affairs"
     recipient = STAFF_TH_R if lang == "th" else STAFF_EN_R
     assert msg["To"].addresses[0].addr_spec == recipient.address
-    assert msg["To"].addresses[0].display_name == recipient.name
+    assert msg["To"].addresses[0].display_name.split() == recipient.name.split()
 
     assert msg.get_content_type() == "multipart/alternative"
     parts = list(msg.iter_parts())
