@@ -300,6 +300,9 @@ def read_files(paths: Iterable[Path], known: Known = Known()) -> Batch:
         except tomllib.TOMLDecodeError as exc:
             problems.append(f"{label}: not valid TOML: {exc}")
             continue
+        if not doc:
+            problems.append(f"{label}: the file holds no records (an empty or wrong file?)")
+            continue
         _read_doc(_Reader(label, problems), doc, batch, origins)
     _check_references(batch, known, origins, problems)
     if problems:

@@ -56,6 +56,9 @@ def make_transport(settings: Settings) -> Transport:
     if settings.email.transport == "file":
         return FileTransport(settings.email.outbox_dir)
     s = settings.smtp
+    if not s.verify_tls and s.security != "none":
+        log.warning("smtp.verify_tls is false: the mail server's certificate is not checked "
+                    "(use this only for a test server)")
     options = SmtpOptions(
         host=s.host,
         port=s.port,

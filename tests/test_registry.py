@@ -231,3 +231,23 @@ def test_newer_schema_is_refused(project: Project) -> None:
     result = project.cli("partners")
     assert result.exit_code == 2
     assert "newer than this version" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "empty.toml: the file holds no records"),
+        (b"\xff\xfe\x00binary\x00", "empty.toml: not UTF-8 text"),
+        ('[[partner]]\nid = "x"\n'.encode("utf-16"), "empty.toml: not UTF-8 text"),
+    ],
+)
+def test_empty_and_binary_files_are_refused(project: Project, tmp_path: Path, content: bytes,
+                                            expected: str) -> None:
+    assert project.cli("init").exit_code == 0
+    before = table_counts(project.db_path)
+    path = tmp_path / "empty.toml"
+    path.write_bytes(content)
+    result = project.cli("load", str(path))
+    assert result.exit_code == 2
+    assert expected in result.stderr
+    assert table_counts(project.db_path) == before
