@@ -573,3 +573,4 @@ def main(argv: Sequence[str] | None = None) -> None:
     cli.main(args=list(argv) if argv is not None else None, prog_name="sistercity")
 cli.add_command(__import__("scheduler.cli_agenda", fromlist=["agenda"]).agenda)
 
+__import__("scheduler.cli_sheets", fromlist=["register_sheets"]).register_sheets(cli)

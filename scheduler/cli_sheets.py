@@ -1,0 +1,99 @@
+"""`sistercity template | import | export`: spreadsheets of agreements.
+
+Only click and the standard library are imported here at load time, so that `sistercity --help`
+stays fast; the work is in scheduler.spreadsheet. Bad input raises UserError/DataError, which the
+`sistercity` group prints without a traceback and turns into exit status 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+import click
+
+if TYPE_CHECKING:
+    from scheduler.cli import Context
+
+FILE = click.Path(path_type=Path, dir_okay=False)
+SHOW_CREATED = 50  # a real import lists this many new partners; --dry-run lists every row
+
+
+def _context() -> Context:
+    return cast("Context", click.get_current_context().obj)
+
+
+def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    from scheduler.thaidate import parse_date
+
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+@click.command("template")
+@click.argument("file", type=FILE)
+def template_command(file: Path) -> None:
+    """Write an empty agreements workbook (FILE.xlsx) to hand out to local bodies."""
+    from scheduler.spreadsheet import write_template
+
+    write_template(file)
+    click.echo(f"wrote {file}: fill in the sheet \"Agreements\" (see \"Instructions\"), then "
+               f"`sistercity import {file.name}`")
+
+
+@click.command("import")
+@click.argument("file", type=FILE)
+@click.option("--dry-run", is_flag=True, help="Print what would be created, matched and "
+              "skipped; change nothing.")
+def import_command(file: Path, dry_run: bool) -> None:
+    """Import agreements from FILE (.xlsx or .csv); one bad row refuses the whole file."""
+    from scheduler.spreadsheet import import_rows, parse_file
+
+    c = _context()
+    # An unreadable file or a wrong header is refused before the database is opened; row
+    # problems are refused together with those found against the registry.
+    read, rows, problems = parse_file(file)
+    result = import_rows(c.database(), read, rows, problems, dry_run=dry_run)
+    for warning in result.warnings:
+        click.echo(f"sistercity: warning: {warning}", err=True)
+    lines = result.details() if dry_run else result.created()
+    shown = lines if dry_run else lines[:SHOW_CREATED]
+    for line in shown:
+        click.echo(f"  {line}")
+    if len(shown) < len(lines):
+        click.echo(f"  … and {len(lines) - len(shown)} more new partners (`sistercity partners`)")
+    click.echo(result.summary())
+
+
+@click.command("export")
+@click.argument("file", type=FILE)
+@click.option("--as-of", "as_of", default=None, callback=_as_of, metavar="DATE",
+              help="Years, last activity and dormancy as of this date (YYYY-MM-DD). "
+                   "Default: today.")
+def export_command(file: Path, as_of: dt.date | None) -> None:
+    """Write every agreement to FILE (.xlsx: a sheet per working group; or .csv)."""
+    from scheduler.spreadsheet import export_registry
+    from scheduler.store import load_registry
+
+    c = _context()
+    with c.database().read() as session:
+        registry = load_registry(session)
+    sheets = export_registry(registry, file, as_of=as_of or c.today(),
+                             after_days=c.settings.jobs.dormant_after_days)
+    rows = sum(len(s.rows) for s in sheets)
+    listed = {r.partner.id for s in sheets for r in s.rows}
+    click.echo(f"wrote {file}: {rows} agreements of {len(listed)} partners"
+               + (f" on {len(sheets)} sheets" if file.suffix.lower() == ".xlsx" else ""))
+    missing = len(registry.partners) - len(listed)
+    if missing:
+        click.echo(f"({missing} partners without an agreement are not listed)")
+
+
+def register_sheets(cli: click.Group) -> None:
+    for command in (template_command, import_command, export_command):
+        cli.add_command(command)
