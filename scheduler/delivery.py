@@ -149,6 +149,17 @@ class Delivery:
 
     def record_error(self, message_id: int, error: TransportError) -> str:
         """Retry later, or fail for good; returns the new state."""
+        if error.connecting:
+            # The server was never reached for this message: hand it back untouched (the
+            # round stops; the next round or daemon tick tries again).
+            with self.db.write() as session:
+                session.execute(
+                    update(MessageRow)
+                    .where(MessageRow.id == message_id, MessageRow.claimed_by == self.worker)
+                    .values(state="pending", claimed_at=None, claimed_by=None,
+                            attempts=MessageRow.attempts - 1, last_error=str(error))
+                )
+            return "pending"
         with self.db.read() as session:
             attempts = session.get(MessageRow, message_id)
             count = attempts.attempts if attempts else 1

@@ -54,7 +54,9 @@ class TransportError(Exception):
     """`permanent`: the server refused for good (5xx) -> the message fails now.
     `unreachable`: we could not talk to the server at all (connect refused/timeout, TLS handshake
     failure, lost connection before the message was accepted) -> temporary; the caller stops the
-    delivery round instead of burning an attempt on every queued message."""
+    delivery round instead of burning an attempt on every queued message.
+    `connecting`: the failure came before this message was offered to the server (connect, TLS,
+    login): it says nothing about the message, so it does not count as an attempt at it."""
 
     def __init__(
         self,
@@ -63,6 +65,7 @@ class TransportError(Exception):
         permanent: bool = False,
         unreachable: bool = False,
         code: int | None = None,
+        connecting: bool = False,
     ) -> None:
         if permanent and unreachable:
             raise ValueError("a TransportError cannot be both permanent and unreachable")
@@ -71,6 +74,7 @@ class TransportError(Exception):
         self.permanent = permanent
         self.unreachable = unreachable
         self.code = code
+        self.connecting = connecting
 
     @property
     def temporary(self) -> bool:
@@ -297,7 +301,9 @@ class SmtpSender:
                 await smtp.connect()
             except (aiosmtplib.SMTPException, OSError) as exc:
                 raise TransportError(
-                    f"cannot connect to {o.where}: {_describe(exc)}", unreachable=True
+                    f"cannot connect to {o.where}: {_describe(exc)}",
+                    unreachable=True,
+                    connecting=True,
                 ) from exc
             if o.username:
                 await self._login(smtp)
@@ -317,11 +323,13 @@ class SmtpSender:
                 f"SMTP login as {o.username} refused: {_reply(exc.code, exc.message)} ({o.where})",
                 unreachable=True,
                 code=exc.code,
+                connecting=True,
             ) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise TransportError(
                 f"SMTP login as {o.username} failed: {_describe(exc)} ({o.where})",
                 unreachable=True,
+                connecting=True,
             ) from exc
 
     async def _send_once(self, envelope: Envelope) -> None:

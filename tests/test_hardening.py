@@ -1,0 +1,258 @@
+"""Faults provoked for real: mail-server failures, processes killed mid-work, concurrent
+processes, and secrets. Loopback only, bounded in time."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import REPO, Project
+from smtpserver import SmtpTestServer, running_smtp_server
+
+AS_OF = "2018-03-03"
+MANY = 240  # recipients of one anniversaries run in the crowd dataset
+
+
+def crowd_dataset(path: Path, groups: int = MANY) -> Path:
+    """One working group per lead, each with a partner whose anniversary is 7 days after
+    AS_OF: one anniversaries run queues `groups` + 1 messages (the MFA contact too)."""
+    lines = [
+        '[[contact]]\nid = "mfa"\nname = "MFA"\nemail = "mfa@example.org"\nrole = "mfa"\n',
+        '[mfa]\ncontact = "mfa"\n',
+    ]
+    for i in range(groups):
+        lines.append(
+            f'[[contact]]\nid = "lead-{i}"\nname = "Lead {i}"\nemail = "lead-{i}@example.org"\n'
+            f'role = "lead"\nlanguage = "{"th" if i % 2 else "en"}"\n'
+            f'[[working_group]]\nid = "g{i}"\nname = "Group {i}"\nlead = "lead-{i}"\n'
+            f'[[partner]]\nid = "p{i}"\nname = "Partner {i}"\ncountry = "CN"\n'
+            f'working_group = "g{i}"\n'
+            f'  [[partner.agreement]]\n  kind = "mou"\n  signed_on = 2013-03-10\n'
+        )
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def cli_process(project: Project, *args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "scheduler", "--config", str(project.config), *args],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def states(project: Project) -> Counter[str]:
+    with sqlite3.connect(project.db_path) as conn:
+        return Counter(dict(conn.execute("SELECT state, count(*) FROM messages GROUP BY state")))
+
+
+def outbox(project: Project) -> dict[str, dict]:
+    return {m["recipient"]: m for m in json.loads(project.cli("outbox", "--json").stdout)}
+
+
+# -- the mail server misbehaves --------------------------------------------------------------
+def test_mixed_answers_per_recipient(project: Project, smtp_server: SmtpTestServer) -> None:
+    project.use_smtp(smtp_server, retry_initial_seconds=0)
+    smtp_server.fail_rcpt.update(
+        {
+            "jk-lead@example.org": "452 4.2.2 Mailbox full",
+            "mfa@example.org": "553 5.1.3 Bad address",
+            "staff@example.org": "421 4.7.0 Too busy, closing",
+        }
+    )
+    result = project.cli("run", "anniversaries", "--as-of", AS_OF)
+    assert result.exit_code == 1
+    box = outbox(project)
+    assert box["mfa@example.org"]["state"] == "failed"  # 5xx: at once
+    assert box["jk-lead@example.org"]["state"] == "pending"  # 4xx: later
+    assert box["staff@example.org"]["state"] == "pending"
+    assert box["cn-lead@example.org"]["state"] == "sent"  # the others are not held up
+    smtp_server.clear_failures()
+    assert project.cli("deliver").exit_code == 0
+    got = Counter(m.rcpt_tos[0] for m in smtp_server.messages)
+    assert got == {"cn-lead@example.org": 1, "jk-lead@example.org": 1, "staff@example.org": 1}
+    assert outbox(project)["mfa@example.org"]["state"] == "failed"
+
+
+def test_attempts_run_out_then_failed(project: Project, smtp_server: SmtpTestServer) -> None:
+    project.use_smtp(smtp_server, retry_initial_seconds=0, max_attempts=3)
+    smtp_server.fail_rcpt["jk-lead@example.org"] = "451 4.3.0 Later"
+    assert project.cli("run", "anniversaries", "--as-of", AS_OF).exit_code == 1
+    assert project.cli("deliver").exit_code == 1
+    assert outbox(project)["jk-lead@example.org"]["state"] == "pending"
+    assert project.cli("deliver").exit_code == 1
+    final = outbox(project)["jk-lead@example.org"]
+    assert final["state"] == "failed" and final["attempts"] == 3
+    assert project.cli("deliver").exit_code == 0  # nothing of its own to do
+    assert json.loads(project.cli("status", "--json").stdout)["outbox"]["failed"] == 1
+
+
+def test_back_off_is_respected(project: Project, smtp_server: SmtpTestServer) -> None:
+    project.use_smtp(smtp_server, retry_initial_seconds=3600)
+    smtp_server.fail_rcpt["jk-lead@example.org"] = "451 4.3.0 Later"
+    assert project.cli("run", "anniversaries", "--as-of", AS_OF).exit_code == 1
+    smtp_server.clear_failures()
+    # not due for an hour: deliver sends nothing and does not wait
+    started = time.monotonic()
+    assert project.cli("deliver").exit_code == 0
+    assert time.monotonic() - started < 10
+    assert "jk-lead@example.org" not in {m.rcpt_tos[0] for m in smtp_server.messages}
+    assert outbox(project)["jk-lead@example.org"]["state"] == "pending"
+
+
+def test_slow_server_times_out_and_is_retried(project: Project) -> None:
+    with running_smtp_server() as server:
+        server.data_delay = 3.0
+        project.use_smtp(server, retry_initial_seconds=0, timeout_seconds=1, max_connections=1)
+        result = project.cli("run", "anniversaries", "--as-of", AS_OF)
+        assert result.exit_code == 1
+        assert states(project)["pending"] >= 1
+        server.data_delay = 0
+        assert project.cli("deliver").exit_code == 0
+        assert states(project) == {"sent": 4}
+        # the timed-out message may have been accepted late: at least once, never lost
+        got = Counter(m.rcpt_tos[0] for m in server.messages)
+        assert set(got) == {
+            "jk-lead@example.org",
+            "mfa@example.org",
+            "cn-lead@example.org",
+            "staff@example.org",
+        }
+        assert sum(got.values()) <= 5
+
+
+def test_untrusted_certificate_keeps_messages_queued(project: Project) -> None:
+    with running_smtp_server(tls="starttls", trusted=False) as server:
+        project.use_smtp(server, security="starttls", timeout_seconds=5)
+        result = project.cli("run", "anniversaries", "--as-of", AS_OF)
+        assert result.exit_code == 1
+        assert "certificate" in result.stderr
+        assert states(project) == {"pending": 4}
+        assert server.messages == []
+
+
+def test_tls_with_the_right_ca_delivers(project: Project) -> None:
+    with running_smtp_server(tls="starttls", require_starttls=True) as server:
+        project.use_smtp(server, security="starttls", cafile=str(server.ca_file))
+        assert project.cli("run", "anniversaries", "--as-of", AS_OF).exit_code == 0
+        assert len(server.messages) == 4 and all(m.tls for m in server.messages)
+
+
+# -- secrets ---------------------------------------------------------------------------------
+def test_password_never_leaks(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "s3cret-Pa55-word"
+    monkeypatch.setenv("SISTERCITY_SMTP_PASSWORD", secret)
+    with running_smtp_server(auth=("intl", "another-password")) as server:
+        project.use_smtp(server, username="intl")
+        result = project.cli("-vv", "run", "anniversaries", "--as-of", AS_OF)
+        assert result.exit_code == 1
+        assert "login" in result.stderr.lower()
+        outputs = [
+            result.stdout,
+            result.stderr,
+            project.cli("outbox", "--json").stdout,
+            project.cli("status", "--json").stdout,
+            project.config.read_text(),
+        ]
+        assert not [o for o in outputs if secret in o]
+        assert secret.encode() not in project.db_path.read_bytes()
+        for wal in project.db_path.parent.glob("*.db-wal"):
+            assert secret.encode() not in wal.read_bytes()
+    with running_smtp_server(auth=("intl", secret)) as server:
+        project.use_smtp(server, username="intl")
+        assert project.cli("deliver").exit_code == 0
+        assert len(server.messages) == 4
+        assert all(secret.encode() not in m.data for m in server.messages)
+
+
+# -- processes die ---------------------------------------------------------------------------
+def test_killed_mid_delivery_loses_nothing(project: Project, tmp_path: Path) -> None:
+    data = crowd_dataset(tmp_path / "crowd.toml")
+    with running_smtp_server() as server:
+        server.data_delay = 0.01
+        project.write_config(
+            data={"files": [str(data)]},
+            email={"transport": "smtp"},
+            smtp={
+                "host": server.host,
+                "port": server.port,
+                "claim_timeout_seconds": 1,
+                "max_connections": 4,
+            },
+        )
+        proc = cli_process(project, "run", "anniversaries", "--as-of", AS_OF)
+        deadline = time.monotonic() + 60
+        while len(server.messages) < 40 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        sent_before = len(server.messages)
+        assert 0 < sent_before < MANY + 1, "the kill must land mid-delivery"
+        time.sleep(1.2)  # claims of the dead process expire (claim_timeout_seconds = 1)
+        finish = cli_process(project, "deliver")
+        _out, err = finish.communicate(timeout=120)
+        assert finish.returncode == 0, err.decode()
+        got = Counter(m.rcpt_tos[0] for m in server.messages)
+        assert len(got) == MANY + 1  # everyone, nothing lost
+        duplicates = sum(n - 1 for n in got.values())
+        assert duplicates <= 4  # at most the messages in flight (max_connections)
+        assert states(project) == {"sent": MANY + 1}
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.4, 0.9])
+def test_killed_while_planning_or_queueing_then_rerun(
+    project: Project, tmp_path: Path, delay: float
+) -> None:
+    data = crowd_dataset(tmp_path / "crowd.toml")
+    with running_smtp_server() as server:
+        project.write_config(
+            data={"files": [str(data)]},
+            email={"transport": "smtp"},
+            smtp={"host": server.host, "port": server.port, "claim_timeout_seconds": 1},
+        )
+        assert project.cli("init").exit_code == 0
+        proc = cli_process(project, "run", "anniversaries", "--as-of", AS_OF)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        time.sleep(1.1)
+        again = cli_process(project, "run", "anniversaries", "--as-of", AS_OF)
+        _out, err = again.communicate(timeout=120)
+        assert again.returncode == 0, err.decode()
+        got = Counter(m.rcpt_tos[0] for m in server.messages)
+        assert len(got) == MANY + 1
+        assert sum(n - 1 for n in got.values()) <= 4
+        with sqlite3.connect(project.db_path) as conn:
+            notices = conn.execute("SELECT count(*) FROM notices").fetchone()[0]
+        assert notices == MANY * 2  # the lead and the MFA contact per partner, once each
+
+
+# -- concurrency -----------------------------------------------------------------------------
+def test_runs_and_delivers_at_once(project: Project, tmp_path: Path) -> None:
+    data = crowd_dataset(tmp_path / "crowd.toml", groups=60)
+    with running_smtp_server() as server:
+        project.write_config(
+            data={"files": [str(data)]},
+            email={"transport": "smtp"},
+            smtp={"host": server.host, "port": server.port},
+        )
+        procs = [cli_process(project, "run", "--as-of", AS_OF) for _ in range(3)]
+        procs += [cli_process(project, "deliver") for _ in range(2)]
+        for p in procs:
+            _out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err.decode()
+            assert b"locked" not in err and b"Traceback" not in err
+        got = Counter((m.rcpt_tos[0], str(m.message["Subject"])) for m in server.messages)
+        assert got and max(got.values()) == 1
+        assert states(project)["sent"] == len(server.messages)
