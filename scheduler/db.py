@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 from scheduler.errors import ConfigError, SchemaError
 
 # The Alembic head this code expects; tests check it matches scheduler/migrations/versions.
-SCHEMA_REVISION = "0001"
-KNOWN_REVISIONS = ("0001",)
+SCHEMA_REVISION = "0002"
+KNOWN_REVISIONS = ("0001", "0002")
 BUSY_TIMEOUT_SECONDS = 60
 
 

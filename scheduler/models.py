@@ -150,7 +150,10 @@ class MessageRow(Base):
     """One rendered email (a digest for one recipient) and its delivery state."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_messages_due", "state", "next_attempt_at"),
+        Index("ix_messages_run", "run_id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job: Mapped[str] = mapped_column(String(40))
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), nullable=True)
@@ -199,6 +202,8 @@ class RunRow(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     notices: Mapped[int] = mapped_column(Integer, default=0)
     queued: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     outcome: Mapped[str] = mapped_column(String(20), default="running")  # ok | error | running
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 

@@ -159,11 +159,24 @@ class Runner:
                 )
             )
 
-    def finish_run(self, run_id: int | None, finished: dt.datetime) -> None:
+    def finish_run(
+        self,
+        run_id: int | None,
+        finished: dt.datetime,
+        *,
+        sent: int | None = None,
+        failed: int | None = None,
+    ) -> None:
+        """Record when a run (queue and its delivery) ended, and how its messages fared."""
         if run_id is None:
             return
+        values: dict[str, object] = {"finished_at": finished}
+        if sent is not None:
+            values["sent"] = sent
+        if failed is not None:
+            values["failed"] = failed
         with self.db.write() as session:
-            session.execute(update(RunRow).where(RunRow.id == run_id).values(finished_at=finished))
+            session.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
 
     def run_jobs(
         self,
