@@ -6,7 +6,12 @@ MFA contact where there is none; every staff contact. Every fifth year is marked
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from typing import Any
+
 from jobs.common import partner_view
+from scheduler.domain import Agreement
 from scheduler.planning import (
     Notice,
     PlanContext,
@@ -19,6 +24,32 @@ from scheduler.thaidate import anniversary
 
 NAME = "anniversaries"
 DIGEST = True
+
+
+def anniversaries_between(
+    agreement: Agreement, start: dt.date, end: dt.date
+) -> Iterator[tuple[dt.date, int]]:
+    """(date, years) of the agreement's anniversaries in [start, end], from the first."""
+    for year in range(max(start.year, agreement.signed_on.year + 1), end.year + 1):
+        day = anniversary(agreement.signed_on, year)
+        if start <= day <= end:
+            yield day, year - agreement.signed_on.year
+
+
+def anniversary_view(
+    partner: Mapping[str, Any], agreement: Agreement, day: dt.date, years: int
+) -> dict[str, Any]:
+    """What the templates show of one anniversary (also in meeting agendas)."""
+    return {
+        "partner": partner,
+        "agreement_kind": agreement.kind.value,
+        "signed_on": agreement.signed_on,
+        "local_party": agreement.local_party,
+        "areas": list(agreement.areas),
+        "date": day,
+        "years": years,
+        "milestone": years % 5 == 0,
+    }
 
 
 def plan(ctx: PlanContext) -> list[Notice]:
@@ -38,24 +69,13 @@ def plan(ctx: PlanContext) -> list[Notice]:
             recipients.add(contact, "staff")
         view = partner_view(registry, partner)
         for agreement in partner.agreements:
-            for year in range(max(start.year, agreement.signed_on.year + 1), end.year + 1):
-                day = anniversary(agreement.signed_on, year)
-                if not start <= day <= end:
-                    continue
-                years = year - agreement.signed_on.year
+            for day, years in anniversaries_between(agreement, start, end):
                 item = (
                     f"{partner.id}/{agreement.kind.value}/{agreement.signed_on.isoformat()}"
                     f"/{short_hash(agreement.local_party)}"
                 )
                 context = {
-                    "partner": view,
-                    "agreement_kind": agreement.kind.value,
-                    "signed_on": agreement.signed_on,
-                    "local_party": agreement.local_party,
-                    "areas": list(agreement.areas),
-                    "date": day,
-                    "years": years,
-                    "milestone": years % 5 == 0,
+                    **anniversary_view(view, agreement, day, years),
                     "route": route,
                     "told": recipients.names(),
                 }

@@ -7,8 +7,13 @@ working day before it, which is when the papers really have to be in.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from scheduler.domain import BudgetDeadline, WorkingGroup
 from scheduler.planning import Notice, PlanContext, RecipientSet, occurrences, search_window, staged
-from scheduler.thaidate import fiscal_year
+from scheduler.thaidate import WorkingCalendar, fiscal_year
 
 NAME = "budget-deadlines"
 DIGEST = True
@@ -17,6 +22,32 @@ DIGEST = True
 def fill_title(template: str, fy: int) -> str:
     """`{fiscal_year}` and `{next_fiscal_year}` → the BE fiscal year of the date and the next."""
     return template.replace("{fiscal_year}", str(fy)).replace("{next_fiscal_year}", str(fy + 1))
+
+
+def occurrence_view(
+    deadline: BudgetDeadline,
+    day: dt.date,
+    listed_groups: Sequence[WorkingGroup],
+    calendar: WorkingCalendar,
+) -> dict[str, Any]:
+    """What the templates show of one deadline occurrence (also in meeting agendas)."""
+    fy = fiscal_year(day)
+    working = calendar.is_working_day(day)
+    return {
+        "deadline_id": deadline.id,
+        "title": fill_title(deadline.title, fy),
+        "title_th": fill_title(deadline.title_th or deadline.title, fy),
+        "notes": deadline.notes,
+        "date": day,
+        "fiscal_year": fy,
+        "groups": [g.name for g in listed_groups],
+        "groups_th": [g.name_th or g.name for g in listed_groups],
+        "closed": not working,
+        "weekend": day.weekday() >= 5,
+        "holiday_en": calendar.holiday_name(day, "en"),
+        "holiday_th": calendar.holiday_name(day, "th"),
+        "last_working_day": None if working else calendar.last_working_day_before(day),
+    }
 
 
 def plan(ctx: PlanContext) -> list[Notice]:
@@ -35,26 +66,11 @@ def plan(ctx: PlanContext) -> list[Notice]:
             recipients.add(registry.group_lead(group.id), "lead")
         for contact in staff:
             recipients.add(contact, "staff")
+        listed = groups if deadline.working_groups else []
         for when in dates:
             day = when.date()
-            fy = fiscal_year(day)
-            working = ctx.calendar.is_working_day(day)
             context = {
-                "deadline_id": deadline.id,
-                "title": fill_title(deadline.title, fy),
-                "title_th": fill_title(deadline.title_th or deadline.title, fy),
-                "notes": deadline.notes,
-                "date": day,
-                "fiscal_year": fy,
-                "groups": [g.name for g in groups] if deadline.working_groups else [],
-                "groups_th": [g.name_th or g.name for g in groups]
-                if deadline.working_groups
-                else [],
-                "closed": not working,
-                "weekend": day.weekday() >= 5,
-                "holiday_en": ctx.calendar.holiday_name(day, "en"),
-                "holiday_th": ctx.calendar.holiday_name(day, "th"),
-                "last_working_day": None if working else ctx.calendar.last_working_day_before(day),
+                **occurrence_view(deadline, day, listed, ctx.calendar),
                 "told": recipients.names(),
             }
             item = f"{deadline.id}"

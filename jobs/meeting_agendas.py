@@ -21,7 +21,8 @@ from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jobs.budget_deadlines import fill_title
+from jobs.anniversaries import anniversaries_between, anniversary_view
+from jobs.budget_deadlines import occurrence_view
 from jobs.common import partner_view
 from jobs.dormant_partners import quiet_since, spell_start
 from scheduler.config import JobSettings
@@ -36,7 +37,7 @@ from scheduler.planning import (
     search_window,
     staged,
 )
-from scheduler.thaidate import WorkingCalendar, anniversary, fiscal_year, years_between
+from scheduler.thaidate import WorkingCalendar, years_between
 
 NAME = "meeting-agendas"
 DIGEST = False  # one email per meeting occurrence, so that each carries exactly one invitation
@@ -259,20 +260,8 @@ def anniversaries(
     for partner in partners:
         view = partner_view(registry, partner)
         for agreement in partner.agreements:
-            for year in range(max(start.year, agreement.signed_on.year + 1), end.year + 1):
-                day = anniversary(agreement.signed_on, year)
-                if not start <= day <= end:
-                    continue
-                years = year - agreement.signed_on.year
-                rows.append({
-                    "partner": view,
-                    "date": day,
-                    "years": years,
-                    "milestone": years % 5 == 0,
-                    "agreement_kind": agreement.kind.value,
-                    "signed_on": agreement.signed_on,
-                    "local_party": agreement.local_party,
-                })
+            for day, years in anniversaries_between(agreement, start, end):
+                rows.append(anniversary_view(view, agreement, day, years))
     rows.sort(key=lambda r: (r["date"], r["partner"]["name"]))
     return rows
 
@@ -292,24 +281,7 @@ def deadlines(
         listed = [registry.working_groups[g] for g in deadline.working_groups
                   if g in registry.working_groups]
         for when in occurrences(deadline.recurrence, start, end):
-            day = when.date()
-            fy = fiscal_year(day)
-            working = calendar.is_working_day(day)
-            rows.append({
-                "deadline_id": deadline.id,
-                "title": fill_title(deadline.title, fy),
-                "title_th": fill_title(deadline.title_th or deadline.title, fy),
-                "notes": deadline.notes,
-                "date": day,
-                "fiscal_year": fy,
-                "groups": [g.name for g in listed],
-                "groups_th": [g.name_th or g.name for g in listed],
-                "closed": not working,
-                "weekend": day.weekday() >= 5,
-                "holiday_en": calendar.holiday_name(day, "en"),
-                "holiday_th": calendar.holiday_name(day, "th"),
-                "last_working_day": None if working else calendar.last_working_day_before(day),
-            })
+            rows.append(occurrence_view(deadline, when.date(), listed, calendar))
     rows.sort(key=lambda r: (r["date"], r["title"]))
     return rows
 

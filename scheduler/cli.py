@@ -316,7 +316,9 @@ def run(c: Context, jobs: tuple[str, ...], as_of: dt.date | None, dry_run: bool)
     queued = [i for r in results for i in r.message_ids]
     report = _deliver(c, db, only=None, verbose_ids=queued)
     for r in results:
-        runner.finish_run(r.run_id, utcnow())
+        ids = set(r.message_ids)
+        runner.finish_run(r.run_id, utcnow(), sent=len(ids & set(report.sent)),
+                          failed=len(ids & set(report.failed)))
     _print_summary(results, report)
     sys.exit(_exit_code(db, set(queued) | report.attempted))
 
@@ -571,6 +573,17 @@ def status(c: Context, as_json: bool) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     cli.main(args=list(argv) if argv is not None else None, prog_name="sistercity")
-cli.add_command(__import__("scheduler.cli_agenda", fromlist=["agenda"]).agenda)
 
-__import__("scheduler.cli_sheets", fromlist=["register_sheets"]).register_sheets(cli)
+
+def _add_commands() -> None:
+    """Commands that live in modules of their own (each imports only click at the top)."""
+    from scheduler.cli_agenda import agenda
+    from scheduler.cli_daemon import daemon
+    from scheduler.cli_sheets import register_sheets
+
+    cli.add_command(agenda)
+    cli.add_command(daemon)
+    register_sheets(cli)
+
+
+_add_commands()
