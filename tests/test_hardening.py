@@ -16,6 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import REPO, Project
 from smtpserver import SmtpTestServer, running_smtp_server
+from test_postgres import pg_database
+
+__all__ = ["pg_database"]  # a fixture
 
 AS_OF = "2018-03-03"
 MANY = 240  # recipients of one anniversaries run in the crowd dataset
@@ -239,10 +242,21 @@ def test_killed_while_planning_or_queueing_then_rerun(
 
 
 # -- concurrency -----------------------------------------------------------------------------
-def test_runs_and_delivers_at_once(project: Project, tmp_path: Path) -> None:
+def database_url(request: pytest.FixtureRequest, backend: str) -> str:
+    if backend == "sqlite":
+        return "sqlite:///var/sistercity.db"
+    return str(request.getfixturevalue("pg_database"))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_runs_and_delivers_at_once(
+    project: Project, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = database_url(request, backend)
     data = crowd_dataset(tmp_path / "crowd.toml", groups=60)
     with running_smtp_server() as server:
         project.write_config(
+            database={"url": url},
             data={"files": [str(data)]},
             email={"transport": "smtp"},
             smtp={"host": server.host, "port": server.port},
@@ -254,5 +268,38 @@ def test_runs_and_delivers_at_once(project: Project, tmp_path: Path) -> None:
             assert p.returncode == 0, err.decode()
             assert b"locked" not in err and b"Traceback" not in err
         got = Counter((m.rcpt_tos[0], str(m.message["Subject"])) for m in server.messages)
-        assert got and max(got.values()) == 1
-        assert states(project)["sent"] == len(server.messages)
+        assert len(got) == 121 and max(got.values()) == 1  # anniversaries + dormant digests
+        box = json.loads(project.cli("outbox", "--json").stdout)
+        assert len(box) == 121 and {m["state"] for m in box} == {"sent"}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_killed_mid_delivery_on_each_backend(
+    project: Project, tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    url = database_url(request, backend)
+    data = crowd_dataset(tmp_path / "crowd.toml", groups=120)
+    with running_smtp_server() as server:
+        server.data_delay = 0.01
+        project.write_config(
+            database={"url": url},
+            data={"files": [str(data)]},
+            email={"transport": "smtp"},
+            smtp={"host": server.host, "port": server.port, "claim_timeout_seconds": 1},
+        )
+        assert project.cli("init").exit_code == 0
+        proc = cli_process(project, "run", "anniversaries", "--as-of", AS_OF)
+        deadline = time.monotonic() + 60
+        while len(server.messages) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        time.sleep(1.2)
+        # two finishers at once: claims keep them apart
+        finishers = [cli_process(project, "deliver") for _ in range(2)]
+        for p in finishers:
+            _out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err.decode()
+        got = Counter(m.rcpt_tos[0] for m in server.messages)
+        assert len(got) == 121
+        assert sum(n - 1 for n in got.values()) <= 4
