@@ -566,12 +566,12 @@ def test_deadlines_english_flag_weekend_and_holiday(renderer: Renderer) -> None:
     assert "2. Submit the FY2562 activity plan and budget request" in text
     assert "   Due:            14 Apr 2018 (in 7 days)" in text
     assert (
-        "⚠ 14 Apr 2018 falls on a Saturday: submit by 12 Apr 2018 (in 5 days), the last "
+        "⚠ 14 Apr 2018 falls on a Saturday: act by 12 Apr 2018 (in 5 days), the last "
         "working day before it."
     ) in flat
     # A weekday public holiday is named.
     assert (
-        "⚠ 13 Apr 2018 falls on a public holiday (Songkran Festival): submit by 12 Apr 2018 "
+        "⚠ 13 Apr 2018 falls on a public holiday (Songkran Festival): act by 12 Apr 2018 "
         "(in 5 days)"
     ) in flat
     # A working day is not flagged; listed groups are shown, none means every group.
@@ -585,7 +585,7 @@ def test_deadlines_english_flag_weekend_and_holiday(renderer: Renderer) -> None:
         assert columns(line) <= 72, line
 
     html = rendered.html
-    assert "14 Apr 2018 falls on a Saturday: submit by 12 Apr 2018 (in 5 days)" in html
+    assert "14 Apr 2018 falls on a Saturday: act by 12 Apr 2018 (in 5 days)" in html
     assert "public holiday (Songkran Festival)" in html
 
 
@@ -597,7 +597,7 @@ def test_deadlines_thai_flag_weekend_and_holiday(renderer: Renderer) -> None:
     assert "2. ส่งแผนกิจกรรมและคำของบประมาณ ปีงบประมาณ 2562" in text
     assert "กำหนดวันที่: 14 เม.ย. 2561 (อีก 7 วัน)" in text
     assert (
-        "⚠ วันที่ 14 เม.ย. 2561 ตรงกับวันเสาร์ โปรดยื่นภายในวันที่ 12 เม.ย. 2561 (อีก 5 วัน) "
+        "⚠ วันที่ 14 เม.ย. 2561 ตรงกับวันเสาร์ โปรดดำเนินการภายในวันที่ 12 เม.ย. 2561 (อีก 5 วัน) "
         "ซึ่งเป็นวันทำการสุดท้ายก่อนกำหนด"
     ) in flat
     assert "⚠ วันที่ 13 เม.ย. 2561 ตรงกับวันหยุดราชการ (วันสงกรานต์)" in flat
@@ -606,7 +606,7 @@ def test_deadlines_thai_flag_weekend_and_holiday(renderer: Renderer) -> None:
     assert "โปรดจัดเตรียมเอกสารและดำเนินการให้ทันกำหนด" in flat
 
     html = rendered.html
-    assert "ตรงกับวันเสาร์ โปรดยื่นภายในวันที่ 12 เม.ย. 2561" in html
+    assert "ตรงกับวันเสาร์ โปรดดำเนินการภายในวันที่ 12 เม.ย. 2561" in html
 
 
 def test_single_deadline_subject(renderer: Renderer) -> None:
