@@ -43,11 +43,11 @@ class Context:
             self._settings = load_settings(self.config_path)
         return self._settings
 
-    def database(self, *, bootstrap: bool = True) -> Database:
+    def database(self, *, bootstrap: bool = True, upgrade: bool = False) -> Database:
         if self._db is None:
             from scheduler.runner import open_database
 
-            self._db = open_database(self.settings, bootstrap=bootstrap)
+            self._db = open_database(self.settings, bootstrap=bootstrap, upgrade=upgrade)
         return self._db
 
     def today(self) -> dt.date:
@@ -139,18 +139,14 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
 @pass_ctx
 def init(c: Context) -> None:
     """Create or upgrade the database schema; load the configured dataset if it is empty."""
-    from scheduler.db import Database
-
-    settings = c.settings
-    db = Database(settings.database_url, label=settings.label)
-    done = db.ensure_schema(upgrade=True)
-    c._db = None
     from scheduler.store import partner_count
 
-    db2 = c.database()
-    with db2.read() as session:
+    db = c.database(upgrade=True)
+    with db.read() as session:
         partners = partner_count(session)
-    click.echo(f"schema {done} ({_safe_url(settings.database_url)}); {partners} partners")
+    click.echo(
+        f"schema {db.schema_action} ({_safe_url(c.settings.database_url)}); {partners} partners"
+    )
 
 
 def _safe_url(url: str) -> str:

@@ -33,6 +33,7 @@ class Database:
         self.engine = _make_engine(url, label)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self.schema_action = ""  # what opening did to the schema: created, upgraded, current
 
     def dispose(self) -> None:
         self.engine.dispose()

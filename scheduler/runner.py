@@ -37,14 +37,17 @@ class JobResult:
     run_id: int | None = None
 
 
-def open_database(settings: Settings, *, bootstrap: bool = True) -> Database:
-    """Open the configured database, creating the schema and loading the configured dataset
-    files into an empty registry (SPEC: the first command that needs the database)."""
+def open_database(
+    settings: Settings, *, bootstrap: bool = True, upgrade: bool = False
+) -> Database:
+    """Open the configured database, creating the schema (upgrading it only when asked: that
+    is `sistercity init`) and loading the configured dataset files into an empty registry
+    (SPEC: the first command that needs the database)."""
     from scheduler.dataset import read_files
     from scheduler.store import known_ids, partner_count, upsert_batch
 
     db = Database(settings.database_url, label=settings.label)
-    db.ensure_schema()
+    db.schema_action = db.ensure_schema(upgrade=upgrade)
     if bootstrap and settings.data_files:
         with db.read() as session:
             empty = partner_count(session) == 0

@@ -772,12 +772,12 @@ class ImportCounts:
 def apply_plan(session: Session, plan: ImportPlan) -> ImportCounts:
     """Write the plan in bulk (two statements or so, whatever the size). Never deletes."""
     from scheduler.models import PartnerRow
-    from scheduler.store import _upsert, upsert_agreements
+    from scheduler.store import upsert_agreements, upsert_rows
 
     # working_group stays empty: a partner follows the group that lists its country, as one
     # loaded from a dataset file without an explicit group does.
     everything = frozenset({"id", "name", "name_th", "country", "city"})
-    created = _upsert(session, PartnerRow, "id", (
+    created = upsert_rows(session, PartnerRow, "id", (
         ({"id": p.id, "name": p.name, "name_th": p.name_th, "country": p.country,
           "city": p.city}, everything) for p in plan.new_partners
     ))

@@ -65,7 +65,7 @@ def partner_count(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(PartnerRow)) or 0)
 
 
-def _upsert(
+def upsert_rows(
     session: Session,
     model: Any,
     key: str,
@@ -128,7 +128,7 @@ def _recurrence_present(present: frozenset[str]) -> frozenset[str]:
 def upsert_batch(session: Session, batch: Batch) -> dict[str, UpsertCounts]:
     """Write a validated batch. Never deletes."""
     result: dict[str, UpsertCounts] = {}
-    result["contacts"] = _upsert(
+    result["contacts"] = upsert_rows(
         session,
         ContactRow,
         "id",
@@ -146,7 +146,7 @@ def upsert_batch(session: Session, batch: Batch) -> dict[str, UpsertCounts]:
             for c, present in batch.contacts.values()
         ),
     )
-    result["working groups"] = _upsert(
+    result["working groups"] = upsert_rows(
         session,
         WorkingGroupRow,
         "id",
@@ -165,7 +165,7 @@ def upsert_batch(session: Session, batch: Batch) -> dict[str, UpsertCounts]:
         ),
     )
     all_keys = frozenset({"country", "contact"})
-    result["consulates"] = _upsert(
+    result["consulates"] = upsert_rows(
         session,
         ConsulateRow,
         "country",
@@ -175,13 +175,13 @@ def upsert_batch(session: Session, batch: Batch) -> dict[str, UpsertCounts]:
         ),
     )
     if batch.mfa_contact:
-        _upsert(
+        upsert_rows(
             session,
             MetaRow,
             "key",
             [({"key": MFA_KEY, "value": batch.mfa_contact}, frozenset({"value"}))],
         )
-    result["partners"] = _upsert(
+    result["partners"] = upsert_rows(
         session,
         PartnerRow,
         "id",
@@ -197,7 +197,7 @@ def upsert_batch(session: Session, batch: Batch) -> dict[str, UpsertCounts]:
     result["activities"] = add_activities(
         session, [(p.id, a) for p in partners for a in p.activities]
     )
-    result["budget deadlines"] = _upsert(
+    result["budget deadlines"] = upsert_rows(
         session,
         BudgetDeadlineRow,
         "id",
@@ -217,7 +217,7 @@ def upsert_batch(session: Session, batch: Batch) -> dict[str, UpsertCounts]:
             for d, present in batch.deadlines.values()
         ),
     )
-    result["meetings"] = _upsert(
+    result["meetings"] = upsert_rows(
         session,
         MeetingRow,
         "id",
