@@ -19,6 +19,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import (
     ChoiceLoader,
@@ -173,7 +174,7 @@ class Renderer:
             text=text,
             html=html,
             message_id=message_id,
-            date=now,
+            date=now.astimezone(ZoneInfo(self.timezone)),  # the office's offset, e.g. +0700
             job=job,
         )
         if ics is not None:
