@@ -303,3 +303,29 @@ def test_killed_mid_delivery_on_each_backend(
         got = Counter(m.rcpt_tos[0] for m in server.messages)
         assert len(got) == 121
         assert sum(n - 1 for n in got.values()) <= 4
+
+
+def test_unverified_tls_is_an_explicit_choice_with_a_warning(project: Project) -> None:
+    with running_smtp_server(tls="starttls", trusted=False) as server:
+        project.use_smtp(server, security="starttls", verify_tls=False)
+        result = project.cli("run", "anniversaries", "--as-of", AS_OF)
+        assert result.exit_code == 0
+        assert "verify_tls is false" in result.stderr
+        assert len(server.messages) == 4
+
+
+def test_file_transport_keeps_files_inside_outbox_dir(project: Project, tmp_path: Path) -> None:
+    hostile = tmp_path / "hostile.toml"
+    hostile.write_text(
+        '[[contact]]\nid = "evil"\nname = "Evil"\nemail = "../../../escape@example.org"\n'
+        'role = "staff"\n',
+        encoding="utf-8",
+    )
+    assert project.cli("init").exit_code == 0
+    result = project.cli("load", str(hostile))
+    assert result.exit_code == 2  # not an email address: refused at the door
+    assert "is not an email address" in result.stderr
+    assert project.cli("run", "--as-of", AS_OF).exit_code == 0
+    inside = {p.resolve() for p in project.mail_dir.rglob("*")}
+    everything = {p.resolve() for p in project.root.rglob("*.eml")}
+    assert everything and everything <= inside

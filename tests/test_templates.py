@@ -14,6 +14,7 @@ import re
 import unicodedata
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -725,3 +726,22 @@ def test_message_headers_and_parts(renderer: Renderer, job: str, lang: str) -> N
     html = parts[1].get_content().replace("\r\n", "\n")
     assert plain == rendered.text
     assert html == rendered.html
+
+
+def test_office_template_override(tmp_path: Path) -> None:
+    from scheduler.config import bundled_path
+    from scheduler.errors import ConfigError
+
+    own = tmp_path / "templates"
+    own.mkdir()
+    text = (bundled_path("templates") / "anniversaries.en.txt").read_text(encoding="utf-8")
+    (own / "anniversaries.en.txt").write_text(
+        text.replace("{% block subject %}", "{% block subject %}[Chiang Mai] "), encoding="utf-8")
+    renderer = Renderer(sender="Intl <intl@example.org>", timezone="Asia/Bangkok",
+                        templates_dir=own)
+    renderer.check(["anniversaries"])
+    (own / "anniversaries.th.html").write_text("{% if %}", encoding="utf-8")
+    broken = Renderer(sender="Intl <intl@example.org>", timezone="Asia/Bangkok",
+                      templates_dir=own)
+    with pytest.raises(ConfigError, match=r"anniversaries\.th\.html: broken email template"):
+        broken.check(["anniversaries"])
