@@ -71,8 +71,34 @@ def plan(ctx: PlanContext) -> list[Notice]:
                 calendar=ctx.calendar, timezone=ctx.timezone, sender=ctx.sender,
                 recipients=recipients,
             )
+            context["agenda"] = limit_agenda(context["agenda"], EMAIL_ROWS)
             notices.extend(staged(ctx, NAME, meeting.id, day, lead_days, recipients, context))
     return notices
+
+
+# An email agenda lists at most this many rows per section (and per group in the roster);
+# the rest is counted, and `sistercity agenda` prints everything. A registry of thousands of
+# partners would otherwise make emails of megabytes that mail servers refuse.
+EMAIL_ROWS = 30
+_LISTS = ("dormant", "anniversaries", "deadlines", "review", "expiring", "via_mfa")
+
+
+def limit_agenda(agenda: Mapping[str, Any], rows: int) -> dict[str, Any]:
+    """A copy of `agenda` with each list cut to `rows` and the roster to twice that in all;
+    `more[section]` counts what was cut, and each roster group's `more` the partners left
+    out."""
+    limited = dict(agenda)
+    limited["more"] = {key: max(0, len(agenda[key]) - rows) for key in _LISTS}
+    for key in _LISTS:
+        limited[key] = agenda[key][:rows]
+    # The roster shares the same budget among its groups (at least a few partners each).
+    per_group = max(2, 2 * rows // max(1, len(agenda["roster"])))
+    limited["roster"] = [
+        {**group, "partners": group["partners"][:per_group],
+         "more": max(0, len(group["partners"]) - per_group)}
+        for group in agenda["roster"]
+    ]
+    return limited
 
 
 def message_extras(
@@ -223,6 +249,7 @@ def build_agenda(
                     if p.country not in registry.consulates],
         "mfa": {"name": mfa.name, "email": mfa.email} if mfa else None,
         "roster": roster(registry, groups, partners, as_of, after),
+        "more": {},  # nothing left out (see limit_agenda)
     }
 
 
@@ -361,6 +388,7 @@ def roster(
             "name_th": (group.name_th or group.name) if group else "",
             "lead": {"name": lead.name, "email": lead.email} if lead else None,
             "partners": [_roster_partner(registry, p, as_of, after_days) for p in members],
+            "more": 0,
         })
     return rows
 

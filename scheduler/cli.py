@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from scheduler.config import Settings
     from scheduler.db import Database
     from scheduler.delivery import DeliveryReport
-    from scheduler.runner import JobResult
+    from scheduler.outbox import Draft
+    from scheduler.runner import JobResult, Runner
 
 JOBS = ("anniversaries", "budget-deadlines", "dormant-partners", "meeting-agendas")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -308,10 +309,10 @@ def run(c: Context, jobs: tuple[str, ...], as_of: dt.date | None, dry_run: bool)
     runner = Runner(db, c.settings)
     runner.renderer.check(names)
     now = utcnow()
-    results = runner.run_jobs(names, day, now=now, dry_run=dry_run)
     if dry_run:
-        _print_dry_run(results)
+        _dry_run(runner, names, day, now)
         return
+    results = runner.run_jobs(names, day, now=now)
     queued = [i for r in results for i in r.message_ids]
     report = _deliver(c, db, only=None, verbose_ids=queued)
     for r in results:
@@ -322,14 +323,22 @@ def run(c: Context, jobs: tuple[str, ...], as_of: dt.date | None, dry_run: bool)
     sys.exit(_exit_code(db, set(queued) | report.attempted))
 
 
-def _print_dry_run(results: Sequence[JobResult]) -> None:
-    for r in results:
-        click.echo(
-            f"{r.job} as of {r.as_of.isoformat()}: {r.notices} notices in "
-            f"{r.messages} emails (dry run: nothing queued or sent)"
-        )
-        for d in r.drafts:
-            click.echo(f"  to {d.recipient.address} [{d.recipient.language}]: {d.rendered.subject}")
+def _dry_run(runner: Runner, names: Sequence[str], day: dt.date, now: dt.datetime) -> None:
+    """Print what each job would send, as it is rendered; change nothing."""
+    registry = runner.registry()
+    for name in names:
+        lines: list[str] = []
+
+        def show(draft: Draft, lines: list[str] = lines) -> None:
+            recipient = draft.recipient
+            lines.append(f"  to {recipient.address} [{recipient.language}]: "
+                         f"{draft.rendered.subject}")
+
+        r = runner.run_job(name, day, now=now, registry=registry, dry_run=True, on_draft=show)
+        click.echo(f"{r.job} as of {r.as_of.isoformat()}: {r.notices} notices in "
+                   f"{r.messages} emails (dry run: nothing queued or sent)")
+        for line in lines:
+            click.echo(line)
 
 
 def _print_summary(results: Sequence[JobResult], report: DeliveryReport) -> None:
@@ -437,12 +446,16 @@ def preview(c: Context, job: str, as_of: dt.date | None, out: Path) -> None:
     day = as_of or c.today()
     runner = Runner(c.database(), c.settings)
     runner.renderer.check([name])
-    result = runner.run_job(name, day, now=utcnow(), dry_run=True)
     out.mkdir(parents=True, exist_ok=True)
-    for i, draft in enumerate(result.drafts, 1):
-        path = out / f"{name}-{i:03d}-{safe_recipient(draft.recipient.address)}.eml"
+    written: list[Path] = []
+
+    def save(draft: Draft) -> None:
+        path = out / f"{name}-{len(written) + 1:03d}-{safe_recipient(draft.recipient.address)}.eml"
         path.write_bytes(draft.rendered.data)
-    click.echo(f"wrote {len(result.drafts)} emails ({result.notices} notices) to {out}")
+        written.append(path)
+
+    result = runner.run_job(name, day, now=utcnow(), dry_run=True, on_draft=save)
+    click.echo(f"wrote {len(written)} emails ({result.notices} notices) to {out}")
 
 
 # -- outbox and status ----------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,33 +79,63 @@ def draft_messages(
     as_of: dt.date,
     now: dt.datetime,
     extras: ExtrasFn | None = None,
-) -> list[Draft]:
-    drafts = []
-    for group in group_notices(notices, digest):
-        extra: Mapping[str, Any] = {}
-        ics = None
-        if extras is not None:
-            extra, ics = extras(group, notices, now)
-        rendered = renderer.render(
-            job, group[0].recipient, group, as_of=as_of, now=now, extra=extra, ics=ics
-        )
-        drafts.append(Draft(group[0].recipient, tuple(group), rendered))
-    return drafts
+) -> Iterator[Draft]:
+    """Render one message per group of notices, lazily: a caller that stores or writes each
+    as it comes holds one rendered message at a time, not a whole run's."""
+    renderer.forget_shared()
+    try:
+        for group in group_notices(notices, digest):
+            extra: Mapping[str, Any] = {}
+            ics = None
+            if extras is not None:
+                extra, ics = extras(group, notices, now)
+            # Readers of the same items share one rendering (see Renderer.render).
+            share_key = tuple((n.item, n.occurrence, n.stage) for n in group)
+            rendered = renderer.render(
+                job, group[0].recipient, group, as_of=as_of, now=now, extra=extra, ics=ics,
+                share_key=share_key,
+            )
+            yield Draft(group[0].recipient, tuple(group), rendered)
+    finally:
+        renderer.forget_shared()
+
+
+QUEUE_BATCH = 200
 
 
 def queue_drafts(
     session: Session,
     job: str,
-    drafts: Sequence[Draft],
+    drafts: Iterable[Draft],
     *,
     sender: str,
     as_of: dt.date,
     now: dt.datetime,
     run_id: int | None,
 ) -> QueueResult:
+    """Insert the messages and their notices, a batch at a time."""
     result = QueueResult()
-    if not drafts:
-        return result
+    batch: list[Draft] = []
+    for draft in drafts:
+        batch.append(draft)
+        if len(batch) >= QUEUE_BATCH:
+            _insert(session, job, batch, sender, as_of, now, run_id, result)
+            batch = []
+    if batch:
+        _insert(session, job, batch, sender, as_of, now, run_id, result)
+    return result
+
+
+def _insert(
+    session: Session,
+    job: str,
+    drafts: Sequence[Draft],
+    sender: str,
+    as_of: dt.date,
+    now: dt.datetime,
+    run_id: int | None,
+    result: QueueResult,
+) -> None:
     rows = [
         {
             "job": job,
@@ -142,7 +172,6 @@ def queue_drafts(
         for n in d.notices
     ]
     session.execute(insert(NoticeRow), notice_rows)
-    result.messages = len(ids)
-    result.notices = len(notice_rows)
-    result.message_ids = ids
-    return result
+    result.messages += len(ids)
+    result.notices += len(notice_rows)
+    result.message_ids.extend(ids)

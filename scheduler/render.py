@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,6 +37,10 @@ from scheduler.errors import ConfigError
 from scheduler.planning import Notice, Recipient
 from scheduler.thaidate import format_date, format_month_year
 from scheduler.thaidate import format_datetime as format_local_datetime
+
+# Stands for the reader's name in a rendering shared by several readers (a private-use
+# character: data never contains it, and escaping leaves it alone).
+_NAME_SLOT = "\ue000"
 
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
@@ -74,6 +79,13 @@ def _date(value: dt.date | None, lang: str) -> str:
     return "" if value is None else format_date(value, lang)
 
 
+def country_name(code: str, lang: str) -> str:
+    """CLDR's name of a country in Thai or English, or the code when CLDR has none."""
+    from babel import Locale
+
+    return str(Locale(lang).territories.get(code, code))
+
+
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
@@ -96,6 +108,7 @@ class Renderer:
         self.text_env = self._environment(ChoiceLoader(loaders), autoescape=False)
         self.html_env = self._environment(ChoiceLoader(loaders), autoescape=True)
         self._cache: dict[str, Template] = {}
+        self._shared: dict[Hashable, tuple[str, str, str]] = {}
 
     @staticmethod
     def _environment(loader: ChoiceLoader, *, autoescape: bool) -> Environment:
@@ -112,6 +125,7 @@ class Renderer:
         env.filters["datetime"] = format_local_datetime
         env.filters["kind"] = lambda kind, lang: KIND_NAMES[lang].get(kind, kind)
         env.filters["ordinal"] = _ordinal
+        env.filters["country_name"] = country_name
         return env
 
     def template(self, name: str) -> Template:
@@ -136,6 +150,21 @@ class Renderer:
                 if "subject" not in text.blocks:
                     raise ConfigError(f"{job}.{lang}.txt: the template has no subject block")
 
+    def forget_shared(self) -> None:
+        """Drop bodies kept for sharing (call between runs: they are only valid within one)."""
+        self._shared.clear()
+
+    def _bodies(
+        self, job: str, lang: str, recipient: Recipient, variables: dict[str, Any]
+    ) -> tuple[str, str, str]:
+        text_template = self.template(f"{job}.{lang}.txt")
+        html_template = self.template(f"{job}.{lang}.html")
+        try:
+            subject = "".join(text_template.blocks["subject"](text_template.new_context(variables)))
+            return subject, text_template.render(variables), html_template.render(variables)
+        except TemplateError as exc:
+            raise ConfigError(f"{job}.{lang}: email template failed: {exc}") from None
+
     def render(
         self,
         job: str,
@@ -146,26 +175,33 @@ class Renderer:
         now: dt.datetime,
         extra: Mapping[str, Any] | None = None,
         ics: bytes | None = None,
+        share_key: Hashable | None = None,
     ) -> Rendered:
+        """One email for `recipient`. Readers who get the same items (`share_key`) in the same
+        language and roles share one rendering, personalised by name afterwards: a meeting's
+        agenda or the staff's digest is rendered once, not once per reader."""
         lang = recipient.language if recipient.language in LANGUAGES else "en"
-        items = [n.context for n in notices]
         variables: dict[str, Any] = {
             "lang": lang,
             "job": job,
             "recipient": recipient,
-            "items": items,
+            "items": [n.context for n in notices],
             "as_of": as_of,
             "sender_name": self.sender_name or self.sender_address,
             **(extra or {}),
         }
-        text_template = self.template(f"{job}.{lang}.txt")
-        html_template = self.template(f"{job}.{lang}.html")
-        try:
-            subject = "".join(text_template.blocks["subject"](text_template.new_context(variables)))
-            text = text_template.render(variables)
-            html = html_template.render(variables)
-        except TemplateError as exc:
-            raise ConfigError(f"{job}.{lang}: email template failed: {exc}") from None
+        if share_key is None:
+            subject, text, html = self._bodies(job, lang, recipient, variables)
+        else:
+            key = (job, lang, recipient.roles, share_key)
+            shared = self._shared.get(key)
+            if shared is None:
+                anonymous = Recipient("", _NAME_SLOT, lang, recipient.roles)
+                shared = self._bodies(job, lang, anonymous, {**variables, "recipient": anonymous})
+                self._shared[key] = shared
+            subject, text, html = shared
+            text = text.replace(_NAME_SLOT, recipient.name)
+            html = html.replace(_NAME_SLOT, html_escape(recipient.name))
         message_id = f"<{job}.{uuid.uuid4().hex}@{self.domain}>"
         msg = build_message(
             sender=self.sender,

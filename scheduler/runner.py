@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -33,7 +33,6 @@ class JobResult:
     notices: int = 0
     messages: int = 0
     message_ids: list[int] = field(default_factory=list)
-    drafts: list[Draft] = field(default_factory=list)
     run_id: int | None = None
 
 
@@ -104,7 +103,10 @@ class Runner:
         registry: Registry | None = None,
         dry_run: bool = False,
         trigger: str = "manual",
+        on_draft: Callable[[Draft], None] | None = None,
     ) -> JobResult:
+        """Plan, render and queue one job. With `dry_run` nothing is written: each message is
+        handed to `on_draft` (to print or save) as it is rendered."""
         module = job_module(job)
         registry = registry or self.registry()
         result = JobResult(job, as_of)
@@ -114,11 +116,13 @@ class Runner:
             with self.db.read() as session:
                 history = load_history(session, job, self._history_since(module, as_of))
             notices = module.plan(self.context(registry, as_of, history))
-            result.drafts = draft_messages(
+            for draft in draft_messages(
                 job, notices, self.renderer, digest=digest, as_of=as_of, now=now, extras=extras
-            )
+            ):
+                result.messages += 1
+                if on_draft is not None:
+                    on_draft(draft)
             result.notices = len(notices)
-            result.messages = len(result.drafts)
             return result
         with self.db.write(lock=f"plan:{job}") as session:
             history = load_history(session, job, self._history_since(module, as_of))
@@ -189,9 +193,11 @@ class Runner:
         now: dt.datetime,
         dry_run: bool = False,
         trigger: str = "manual",
+        on_draft: Callable[[Draft], None] | None = None,
     ) -> list[JobResult]:
         registry = self.registry()
         return [
-            self.run_job(job, as_of, now=now, registry=registry, dry_run=dry_run, trigger=trigger)
+            self.run_job(job, as_of, now=now, registry=registry, dry_run=dry_run,
+                         trigger=trigger, on_draft=on_draft)
             for job in jobs
         ]

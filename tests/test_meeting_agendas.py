@@ -505,3 +505,18 @@ def test_bundled_chiang_mai_agenda(project: Project) -> None:
     assert "วันพุธที่ 15 พ.ย. 2560 09:30–11:30 น." in thai
     assert "★ ครบรอบ 10 ปี การลงนามความตกลงเมืองพี่เมืองน้องกับชิงเต่า" in thai
 
+
+
+def test_email_agendas_are_bounded_and_say_what_was_left_out() -> None:
+    agenda = {key: [{"n": i} for i in range(100)] for key in job._LISTS}
+    agenda["roster"] = [{"id": f"g{g}", "partners": [{"n": i} for i in range(50)]}
+                        for g in range(3)]
+    limited = job.limit_agenda(agenda, 30)
+    for key in job._LISTS:
+        assert len(limited[key]) == 30 and limited["more"][key] == 70
+        assert len(agenda[key]) == 100  # the full agenda (for `sistercity agenda`) is untouched
+    assert [len(g["partners"]) for g in limited["roster"]] == [20, 20, 20]
+    assert [g["more"] for g in limited["roster"]] == [30, 30, 30]
+    small = job.limit_agenda(_agenda(), 30)
+    assert set(small["more"].values()) == {0}
+    assert all(g["more"] == 0 for g in small["roster"])
