@@ -334,7 +334,8 @@ def _dry_run(runner: Runner, names: Sequence[str], day: dt.date, now: dt.datetim
             lines.append(f"  to {recipient.address} [{recipient.language}]: "
                          f"{draft.rendered.subject}")
 
-        r = runner.run_job(name, day, now=now, registry=registry, dry_run=True, on_draft=show)
+        r = runner.run_job(name, day, now=now, registry=registry, dry_run=True, on_draft=show,
+                           subjects_only=True)
         click.echo(f"{r.job} as of {r.as_of.isoformat()}: {r.notices} notices in "
                    f"{r.messages} emails (dry run: nothing queued or sent)")
         for line in lines:

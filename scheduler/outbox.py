@@ -79,6 +79,7 @@ def draft_messages(
     as_of: dt.date,
     now: dt.datetime,
     extras: ExtrasFn | None = None,
+    subject_only: bool = False,
 ) -> Iterator[Draft]:
     """Render one message per group of notices, lazily: a caller that stores or writes each
     as it comes holds one rendered message at a time, not a whole run's."""
@@ -93,7 +94,7 @@ def draft_messages(
             share_key = tuple((n.item, n.occurrence, n.stage) for n in group)
             rendered = renderer.render(
                 job, group[0].recipient, group, as_of=as_of, now=now, extra=extra, ics=ics,
-                share_key=share_key,
+                share_key=share_key, subject_only=subject_only,
             )
             yield Draft(group[0].recipient, tuple(group), rendered)
     finally:

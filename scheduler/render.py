@@ -9,7 +9,9 @@ through the email package, which encodes non-ASCII (RFC 2047).
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import tempfile
 import uuid
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import (
     ChoiceLoader,
     Environment,
+    FileSystemBytecodeCache,
     FileSystemLoader,
     StrictUndefined,
     Template,
@@ -91,6 +94,17 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+def _bytecode_cache(kind: str) -> FileSystemBytecodeCache | None:
+    folder = Path(tempfile.gettempdir()) / f"sistercity-jinja-{os.getuid()}-{kind}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        return None  # no cache: templates compile each time
+    if folder.stat().st_uid != os.getuid():
+        return None  # not ours: never load bytecode someone else wrote
+    return FileSystemBytecodeCache(str(folder))
+
+
 class Renderer:
     def __init__(self, *, sender: str, timezone: str, templates_dir: Path | None = None) -> None:
         self.sender = sender
@@ -107,6 +121,11 @@ class Renderer:
         # macros themselves must be compiled with autoescape on for HTML and off for text.
         self.text_env = self._environment(ChoiceLoader(loaders), autoescape=False)
         self.html_env = self._environment(ChoiceLoader(loaders), autoescape=True)
+        # Compiling the templates costs more than a small run; keep the bytecode between
+        # runs (keyed by the source's checksum, one folder per environment since the same
+        # macros compile differently with and without autoescape).
+        for env, kind in ((self.text_env, "text"), (self.html_env, "html")):
+            env.bytecode_cache = _bytecode_cache(kind)
         self._cache: dict[str, Template] = {}
         self._shared: dict[Hashable, tuple[str, str, str]] = {}
 
@@ -154,16 +173,23 @@ class Renderer:
         """Drop bodies kept for sharing (call between runs: they are only valid within one)."""
         self._shared.clear()
 
+    def _subject(self, job: str, lang: str, variables: dict[str, Any]) -> str:
+        template = self.template(f"{job}.{lang}.txt")
+        try:
+            return header_text("".join(template.blocks["subject"](template.new_context(variables))))
+        except TemplateError as exc:
+            raise ConfigError(f"{job}.{lang}: email template failed: {exc}") from None
+
     def _bodies(
         self, job: str, lang: str, recipient: Recipient, variables: dict[str, Any]
     ) -> tuple[str, str, str]:
-        text_template = self.template(f"{job}.{lang}.txt")
-        html_template = self.template(f"{job}.{lang}.html")
+        subject = self._subject(job, lang, variables)
         try:
-            subject = "".join(text_template.blocks["subject"](text_template.new_context(variables)))
-            return subject, text_template.render(variables), html_template.render(variables)
+            text = self.template(f"{job}.{lang}.txt").render(variables)
+            html = self.template(f"{job}.{lang}.html").render(variables)
         except TemplateError as exc:
             raise ConfigError(f"{job}.{lang}: email template failed: {exc}") from None
+        return subject, text, html
 
     def render(
         self,
@@ -176,10 +202,12 @@ class Renderer:
         extra: Mapping[str, Any] | None = None,
         ics: bytes | None = None,
         share_key: Hashable | None = None,
+        subject_only: bool = False,
     ) -> Rendered:
         """One email for `recipient`. Readers who get the same items (`share_key`) in the same
         language and roles share one rendering, personalised by name afterwards: a meeting's
-        agenda or the staff's digest is rendered once, not once per reader."""
+        agenda or the staff's digest is rendered once, not once per reader. `subject_only`
+        renders just the subject (for `run --dry-run`, which lists what would be sent)."""
         lang = recipient.language if recipient.language in LANGUAGES else "en"
         variables: dict[str, Any] = {
             "lang": lang,
@@ -190,6 +218,8 @@ class Renderer:
             "sender_name": self.sender_name or self.sender_address,
             **(extra or {}),
         }
+        if subject_only:
+            return Rendered(self._subject(job, lang, variables), "", b"", "", "")
         if share_key is None:
             subject, text, html = self._bodies(job, lang, recipient, variables)
         else:

@@ -104,9 +104,11 @@ class Runner:
         dry_run: bool = False,
         trigger: str = "manual",
         on_draft: Callable[[Draft], None] | None = None,
+        subjects_only: bool = False,
     ) -> JobResult:
         """Plan, render and queue one job. With `dry_run` nothing is written: each message is
-        handed to `on_draft` (to print or save) as it is rendered."""
+        handed to `on_draft` (to print or save) as it is rendered, with only its subject when
+        `subjects_only`."""
         module = job_module(job)
         registry = registry or self.registry()
         result = JobResult(job, as_of)
@@ -117,7 +119,8 @@ class Runner:
                 history = load_history(session, job, self._history_since(module, as_of))
             notices = module.plan(self.context(registry, as_of, history))
             for draft in draft_messages(
-                job, notices, self.renderer, digest=digest, as_of=as_of, now=now, extras=extras
+                job, notices, self.renderer, digest=digest, as_of=as_of, now=now, extras=extras,
+                subject_only=subjects_only,
             ):
                 result.messages += 1
                 if on_draft is not None:

@@ -346,40 +346,65 @@ def load_registry(session: Session) -> Registry:
     mfa = session.get(MetaRow, MFA_KEY)
     by_country = _group_by_country(groups)
 
+    # Plain column tuples, not ORM objects: this reads every row of the registry.
+    kinds = {k.value: k for k in AgreementKind}
     agreements: dict[str, list[Agreement]] = defaultdict(list)
-    for a in session.execute(select(AgreementRow.__table__)).mappings():
-        agreements[a["partner_id"]].append(
+    t = AgreementRow.__table__.c
+    for row in session.execute(
+        select(
+            t.partner_id,
+            t.kind,
+            t.signed_on,
+            t.local_party,
+            t.areas,
+            t.expires_on,
+            t.level,
+            t.title,
+            t.contact_person,
+            t.contact_email,
+            t.notes,
+        )
+    ):
+        agreements[row[0]].append(
             Agreement(
-                kind=AgreementKind(a["kind"]),
-                signed_on=a["signed_on"],
-                local_party=a["local_party"],
-                areas=tuple(a["areas"] or ()),
-                expires_on=a["expires_on"],
-                level=a["level"],
-                title=a["title"],
-                contact_person=a["contact_person"],
-                contact_email=a["contact_email"],
-                notes=a["notes"],
+                kinds[row[1]],
+                row[2],
+                row[3],
+                tuple(row[4] or ()),
+                row[5],
+                row[6],
+                row[7],
+                row[8],
+                row[9],
+                row[10],
             )
         )
     activities: dict[str, list[Activity]] = defaultdict(list)
-    for row in session.execute(
+    for pid_, day, title, kind in session.execute(
         select(ActivityRow.partner_id, ActivityRow.date, ActivityRow.title, ActivityRow.kind)
     ):
-        activities[row[0]].append(Activity(date=row[1], title=row[2], kind=row[3]))
+        activities[pid_].append(Activity(day, title, kind))
 
     partners = {}
-    for r in session.scalars(select(PartnerRow).order_by(PartnerRow.country, PartnerRow.name)):
-        partners[r.id] = Partner(
-            id=r.id,
-            name=r.name,
-            name_th=r.name_th,
-            country=r.country,
-            city=r.city,
-            working_group=r.working_group or by_country.get(r.country),
-            timezone=r.timezone,
-            agreements=tuple(sorted(agreements.get(r.id, ()), key=lambda a: a.signed_on)),
-            activities=tuple(sorted(activities.get(r.id, ()), key=lambda a: a.date)),
+    p = PartnerRow.__table__.c
+    query = select(p.id, p.name, p.name_th, p.country, p.city, p.working_group, p.timezone)
+    for pid, name, name_th, country, city, group, timezone in session.execute(
+        query.order_by(p.country, p.name)
+    ):
+        mine = agreements.get(pid, [])
+        mine.sort(key=lambda a: a.signed_on)
+        done = activities.get(pid, [])
+        done.sort(key=lambda a: a.date)
+        partners[pid] = Partner(
+            id=pid,
+            name=name,
+            name_th=name_th,
+            country=country,
+            city=city,
+            working_group=group or by_country.get(country),
+            timezone=timezone,
+            agreements=tuple(mine),
+            activities=tuple(done),
         )
     deadlines = {
         r.id: BudgetDeadline(
