@@ -46,7 +46,7 @@ class Context:
 
     def database(self, *, bootstrap: bool = True, upgrade: bool = False) -> Database:
         if self._db is None:
-            from scheduler.runner import open_database
+            from scheduler.bootstrap import open_database
 
             self._db = open_database(self.settings, bootstrap=bootstrap, upgrade=upgrade)
         return self._db

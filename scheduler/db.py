@@ -32,7 +32,7 @@ class Database:
         self.label = label
         self.engine = _make_engine(url, label)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
-        self._writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
+        self.writer = self.engine.execution_options(sqlite_begin="IMMEDIATE")
         self.schema_action = ""  # what opening did to the schema: created, upgraded, current
 
     def dispose(self) -> None:
@@ -47,7 +47,7 @@ class Database:
     def write(self, lock: str | None = None) -> Iterator[Session]:
         """One write transaction. `lock` names a critical section that must not interleave
         with the same section in another process (SQLite serialises every writer anyway)."""
-        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+        with Session(self.writer, expire_on_commit=False) as session, session.begin():
             if lock is not None and not self.is_sqlite:
                 session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(lock)})
             yield session
@@ -95,7 +95,7 @@ class Database:
         config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         # Two first commands at once must not both create the schema: serialise, then let
         # Alembic see whatever the other one did.
-        with self._writer.begin() as conn:
+        with self.writer.begin() as conn:
             if not self.is_sqlite:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("schema")})
             config.attributes["connection"] = conn

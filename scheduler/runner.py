@@ -36,32 +36,6 @@ class JobResult:
     run_id: int | None = None
 
 
-def open_database(
-    settings: Settings, *, bootstrap: bool = True, upgrade: bool = False
-) -> Database:
-    """Open the configured database, creating the schema (upgrading it only when asked: that
-    is `sistercity init`) and loading the configured dataset files into an empty registry
-    (SPEC: the first command that needs the database)."""
-    from scheduler.dataset import read_files
-    from scheduler.store import known_ids, partner_count, upsert_batch
-
-    db = Database(settings.database_url, label=settings.label)
-    db.schema_action = db.ensure_schema(upgrade=upgrade)
-    if bootstrap and settings.data_files:
-        with db.read() as session:
-            empty = partner_count(session) == 0
-        if empty:
-            with db.write(lock="bootstrap") as session:
-                if partner_count(session) == 0:
-                    batch = read_files(settings.data_files, known_ids(session))
-                    upsert_batch(session, batch)
-                    log.info(
-                        "loaded %s into the new registry",
-                        ", ".join(p.name for p in settings.data_files),
-                    )
-    return db
-
-
 class Runner:
     def __init__(self, db: Database, settings: Settings, *, renderer: Renderer | None = None):
         self.db = db

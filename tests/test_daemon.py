@@ -27,7 +27,7 @@ from scheduler.config import load_settings
 from scheduler.daemon import Change, Daemon, DaemonError, Timing, open_leadership
 from scheduler.db import Database
 from scheduler.models import DaemonRow, MessageRow, RunRow
-from scheduler.runner import open_database
+from scheduler.bootstrap import open_database
 from scheduler.status import active_daemon
 
 TZ = ZoneInfo("Asia/Bangkok")
