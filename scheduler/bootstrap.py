@@ -27,8 +27,8 @@ def open_database(
     db = Database(settings.database_url, label=settings.label)
     db.schema_action = db.ensure_schema(upgrade=upgrade)
     if bootstrap and settings.data_files:
-        with db.read() as session:
-            empty = session.execute(text("SELECT 1 FROM partners LIMIT 1")).first() is None
+        with db.engine.connect() as conn:
+            empty = conn.execute(text("SELECT 1 FROM partners LIMIT 1")).first() is None
         if empty:
             from scheduler.dataset import read_files
             from scheduler.store import known_ids, partner_count, upsert_batch

@@ -405,10 +405,10 @@ def _exit_code(db: Database, ids: set[int]) -> int:
         return 0
     from sqlalchemy import select
 
-    from scheduler.models import MessageRow
+    from scheduler.tables import messages
 
-    with db.read() as session:
-        states = set(session.scalars(select(MessageRow.state).where(MessageRow.id.in_(ids))))
+    with db.engine.connect() as conn:
+        states = set(conn.scalars(select(messages.c.state).where(messages.c.id.in_(ids))))
     return 1 if states & {"pending", "failed"} else 0
 
 

@@ -12,13 +12,15 @@ import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import ArgumentError, OperationalError
-from sqlalchemy.orm import Session
 
 from scheduler.errors import ConfigError, SchemaError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # The Alembic head this code expects; tests check it matches scheduler/migrations/versions.
 SCHEMA_REVISION = "0002"
@@ -40,6 +42,8 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        from sqlalchemy.orm import Session  # not on the delivery path: it starts faster
+
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
 
@@ -47,6 +51,8 @@ class Database:
     def write(self, lock: str | None = None) -> Iterator[Session]:
         """One write transaction. `lock` names a critical section that must not interleave
         with the same section in another process (SQLite serialises every writer anyway)."""
+        from sqlalchemy.orm import Session
+
         with Session(self.writer, expire_on_commit=False) as session, session.begin():
             if lock is not None and not self.is_sqlite:
                 session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(lock)})

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, bindparam, text, update
 
 from scheduler.config import Settings
 from scheduler.db import Database
-from scheduler.models import MessageRow, UTCDateTime
+from scheduler.tables import UTCDateTime, messages
 from scheduler.transports import Envelope, Sender, Transport, TransportError
 
 log = logging.getLogger("sistercity.delivery")
@@ -33,8 +33,8 @@ CLAIM_BATCH = 8
 
 # Built once: recording a success is the hot path of delivery.
 _SENT = (
-    update(MessageRow)
-    .where(MessageRow.id == bindparam("mid"), MessageRow.claimed_by == bindparam("worker"))
+    update(messages)
+    .where(messages.c.id == bindparam("mid"), messages.c.claimed_by == bindparam("worker"))
     .values(state="sent", sent_at=bindparam("sent_at", type_=UTCDateTime()), last_error=None,
             claimed_at=None, claimed_by=None)
 )
@@ -114,13 +114,13 @@ class Delivery:
     def reclaim_stale(self) -> int:
         """Take back claims of senders that died (older than claim_timeout_seconds)."""
         cutoff = self.clock() - dt.timedelta(seconds=self.settings.smtp.claim_timeout_seconds)
-        with self.db.write() as session:
-            result = session.execute(
-                update(MessageRow)
-                .where(MessageRow.state == "sending", MessageRow.claimed_at < cutoff)
+        with self._writing() as conn:
+            result = conn.execute(
+                update(messages)
+                .where(messages.c.state == "sending", messages.c.claimed_at < cutoff)
                 .values(state="pending", claimed_at=None, claimed_by=None)
             )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return int(result.rowcount or 0)
 
     def claim(
         self,
@@ -168,8 +168,8 @@ class Delivery:
     def _finish(self, message_id: int, **values: object) -> None:
         with self._writing() as conn:
             conn.execute(
-                update(MessageRow)
-                .where(MessageRow.id == message_id, MessageRow.claimed_by == self.worker)
+                update(messages)
+                .where(messages.c.id == message_id, messages.c.claimed_by == self.worker)
                 .values(claimed_at=None, claimed_by=None, **values)
             )
 
@@ -180,11 +180,11 @@ class Delivery:
             return
         with self._writing() as conn:
             conn.execute(
-                update(MessageRow)
-                .where(MessageRow.id.in_(ids), MessageRow.claimed_by == self.worker,
-                       MessageRow.state == "sending")
+                update(messages)
+                .where(messages.c.id.in_(ids), messages.c.claimed_by == self.worker,
+                       messages.c.state == "sending")
                 .values(state="pending", claimed_at=None, claimed_by=None,
-                        attempts=MessageRow.attempts - 1)
+                        attempts=messages.c.attempts - 1)
             )
 
     def record_sent(self, message_id: int) -> None:
@@ -197,7 +197,7 @@ class Delivery:
         if error.connecting:
             # The server was never reached for this message: hand it back untouched (the
             # round stops; the next round or daemon tick tries again).
-            self._finish(message_id, state="pending", attempts=MessageRow.attempts - 1,
+            self._finish(message_id, state="pending", attempts=messages.c.attempts - 1,
                          last_error=str(error))
             return "pending"
         with self._writing() as conn:

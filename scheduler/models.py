@@ -6,7 +6,6 @@ Every schema change needs an Alembic migration in scheduler/migrations/versions.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -16,38 +15,17 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    LargeBinary,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-
-class UTCDateTime(TypeDecorator[dt.datetime]):
-    """Aware UTC in Python, naive UTC in the database (SQLite keeps no offsets)."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(dt.UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, dt.datetime)
-        return value.replace(tzinfo=dt.UTC)
+from scheduler.tables import METADATA, UTCDateTime, messages
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = METADATA
 
 
 class ContactRow(Base):
@@ -147,30 +125,27 @@ class MeetingRow(Base):
 
 
 class MessageRow(Base):
-    """One rendered email (a digest for one recipient) and its delivery state."""
+    """One rendered email (a digest for one recipient) and its delivery state. The table is
+    declared in scheduler.tables, where delivery uses it without the ORM."""
 
-    __tablename__ = "messages"
-    __table_args__ = (
-        Index("ix_messages_due", "state", "next_attempt_at"),
-        Index("ix_messages_run", "run_id"),
-    )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    job: Mapped[str] = mapped_column(String(40))
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), nullable=True)
-    recipient: Mapped[str] = mapped_column(String(320))
-    language: Mapped[str] = mapped_column(String(5))
-    subject: Mapped[str] = mapped_column(Text)
-    message_id: Mapped[str] = mapped_column(String(300), unique=True)  # the Message-ID header
-    sender: Mapped[str] = mapped_column(String(320))  # envelope from
-    data: Mapped[bytes] = mapped_column(LargeBinary)  # the complete rendered message
-    state: Mapped[str] = mapped_column(String(10), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    claimed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
-    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    __table__ = messages
+    id: Mapped[int]
+    job: Mapped[str]
+    run_id: Mapped[int | None]
+    recipient: Mapped[str]
+    language: Mapped[str]
+    subject: Mapped[str]
+    message_id: Mapped[str]
+    sender: Mapped[str]
+    data: Mapped[bytes]
+    state: Mapped[str]
+    attempts: Mapped[int]
+    next_attempt_at: Mapped[dt.datetime]
+    claimed_at: Mapped[dt.datetime | None]
+    claimed_by: Mapped[str | None]
+    last_error: Mapped[str | None]
+    created_at: Mapped[dt.datetime]
+    sent_at: Mapped[dt.datetime | None]
 
 
 class NoticeRow(Base):
