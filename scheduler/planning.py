@@ -155,10 +155,6 @@ def short_hash(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
-def staff_contacts(registry: Registry) -> list[Contact]:
-    return registry.staff()
-
-
 def search_window(as_of: dt.date, lead_days: Sequence[int]) -> tuple[dt.date, dt.date]:
     """Dates whose stages may be due as of `as_of`: [as_of, as_of + the longest lead]."""
     return as_of, as_of + dt.timedelta(days=max(lead_days, default=0))
