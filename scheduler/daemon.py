@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import datetime as dt
 import enum
 import fcntl
+import gc
 import logging
 import os
 import secrets
@@ -285,6 +287,18 @@ class JobOutcome:
         self.failed = len(ids.intersection(report.failed))
 
 
+def release_memory() -> None:
+    """Give the memory of a finished job run back to the system. A run over a large registry
+    peaks at hundreds of MB that an idle daemon would otherwise keep for days: collect the
+    garbage, then ask glibc to return its free heap (malloc_trim; elsewhere a no-op)."""
+    gc.collect()
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _first_line(exc: BaseException) -> str:
     message = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     return f"{type(exc).__name__}: {message[0] if message else ''}"
@@ -432,7 +446,8 @@ class Daemon:
                     break
                 outcomes.append(self._run_job(job, as_of, now, "catch-up"))
             self._deliver_for(outcomes, now)
-            return outcomes
+        release_memory()
+        return outcomes
 
     def run_scheduled(self, job: str, now: dt.datetime) -> JobOutcome | None:
         """One job at its slot, as of `now`'s date, then a delivery round."""
@@ -441,7 +456,8 @@ class Daemon:
                 return None
             outcome = self._run_job(job, self.local_date(now), now, "schedule")
             self._deliver_for([outcome], now)
-            return outcome
+        release_memory()
+        return outcome
 
     def deliver(self, now: dt.datetime) -> DeliveryReport | None:
         """The delivery tick: send what is due at `now` (first tries and retries)."""
