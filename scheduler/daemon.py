@@ -474,6 +474,17 @@ class Daemon:
         return self.active and not self.stopping
 
     def _run_job(self, job: str, as_of: dt.date, now: dt.datetime, trigger: str) -> JobOutcome:
+        # No cyclic collection while planning (see `sistercity run`); release_memory()
+        # collects once the run is over.
+        gc.disable()
+        try:
+            return self._run_job_now(job, as_of, now, trigger)
+        finally:
+            gc.enable()
+
+    def _run_job_now(
+        self, job: str, as_of: dt.date, now: dt.datetime, trigger: str
+    ) -> JobOutcome:
         outcome = JobOutcome(job, as_of, trigger)
         try:
             outcome.result = self.runner.run_job(job, as_of, now=now, trigger="daemon")

@@ -23,11 +23,11 @@ import pytest
 from smtpserver import SmtpTestServer, running_smtp_server
 from sqlalchemy import select
 
+from scheduler.bootstrap import open_database
 from scheduler.config import load_settings
 from scheduler.daemon import Change, Daemon, DaemonError, Timing, open_leadership
 from scheduler.db import Database
 from scheduler.models import DaemonRow, MessageRow, RunRow
-from scheduler.bootstrap import open_database
 from scheduler.status import active_daemon
 
 TZ = ZoneInfo("Asia/Bangkok")
