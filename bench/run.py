@@ -428,7 +428,10 @@ class Bench:
             if count_messages(queued, "pending") != n:
                 raise RuntimeError(f"expected {n} queued messages")
             with contextlib.closing(sqlite3.connect(queued)) as conn:
-                rows = conn.execute("SELECT sender, recipient, data FROM messages ORDER BY id")
+                rows = conn.execute(
+                    "SELECT m.sender, m.recipient, b.data FROM messages m "
+                    "JOIN message_bodies b ON b.message_id = m.id ORDER BY m.id"
+                )
                 messages = [(s, r, bytes(d)) for s, r, d in rows]
             prebuilt = work / "messages.pickle"
             prebuilt.write_bytes(pickle.dumps(messages))

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 # The Alembic head this code expects; tests check it matches scheduler/migrations/versions.
-SCHEMA_REVISION = "0002"
-KNOWN_REVISIONS = ("0001", "0002")
+SCHEMA_REVISION = "0003"
+KNOWN_REVISIONS = ("0001", "0002", "0003")
 BUSY_TIMEOUT_SECONDS = 60
 
 
@@ -101,11 +101,29 @@ class Database:
         config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         # Two first commands at once must not both create the schema: serialise, then let
         # Alembic see whatever the other one did.
-        with self.writer.begin() as conn:
-            if not self.is_sqlite:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key("schema")})
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        raw = None
+        with self.writer.connect() as conn:
+            if self.is_sqlite:
+                # SQLite alters a table by copying it; with foreign keys enforced, dropping the
+                # old copy would fail (or cascade) for every row that refers to it. The pragma
+                # only works outside a transaction, so it goes to the driver directly.
+                raw = conn.connection.driver_connection
+                assert raw is not None
+                raw.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    if not self.is_sqlite:
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                     {"k": lock_key("schema")})
+                    config.attributes["connection"] = conn
+                    command.upgrade(config, "head")
+                    if self.is_sqlite:
+                        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+                        if broken is not None:
+                            raise SchemaError(f"the upgrade left a broken reference: {broken}")
+            finally:
+                if self.is_sqlite and raw is not None:
+                    raw.execute("PRAGMA foreign_keys=ON")
 
 
 def lock_key(name: str) -> int:

@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, bindparam, text, update
+from sqlalchemy import Connection, bindparam, select, text, update
 
 from scheduler.config import Settings
 from scheduler.db import Database
-from scheduler.tables import UTCDateTime, messages
+from scheduler.tables import UTCDateTime, message_bodies, messages
 from scheduler.transports import Envelope, Sender, Transport, TransportError
 
 log = logging.getLogger("sistercity.delivery")
@@ -148,11 +148,17 @@ class Delivery:
             "UPDATE messages SET state = 'sending', claimed_at = :now, claimed_by = :worker, "
             "attempts = attempts + 1 WHERE id IN (SELECT id FROM messages WHERE state = "
             f"'pending' AND next_attempt_at <= :due{only_clause} ORDER BY id LIMIT :limit{lock}) "
-            "AND state = 'pending' RETURNING id, sender, recipient, data"
+            "AND state = 'pending' RETURNING id, sender, recipient"
         )
         with self._writing() as conn:
             rows = sorted(conn.execute(sql, params).all(), key=lambda r: int(r[0]))
-        return [Envelope(message_id=r[0], sender=r[1], recipient=r[2], data=bytes(r[3]))
+            if not rows:
+                return []
+            bodies = dict(conn.execute(
+                select(message_bodies.c.message_id, message_bodies.c.data)
+                .where(message_bodies.c.message_id.in_([r[0] for r in rows]))
+            ).all())
+        return [Envelope(message_id=r[0], sender=r[1], recipient=r[2], data=bytes(bodies[r[0]]))
                 for r in rows]
 
     @contextmanager

@@ -137,7 +137,6 @@ class MessageRow(Base):
     subject: Mapped[str]
     message_id: Mapped[str]
     sender: Mapped[str]
-    data: Mapped[bytes]
     state: Mapped[str]
     attempts: Mapped[int]
     next_attempt_at: Mapped[dt.datetime]

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from scheduler.models import MessageRow, NoticeRow
 from scheduler.planning import History, Notice, Recipient, Sent
 from scheduler.render import Rendered, Renderer
+from scheduler.tables import message_bodies
 
 # (notices of one message, every notice of the run) → (template extras, iCalendar or None)
 ExtrasFn = Callable[
@@ -146,7 +147,6 @@ def _insert(
             "subject": d.rendered.subject,
             "message_id": d.rendered.message_id,
             "sender": sender,
-            "data": d.rendered.data,
             "state": "pending",
             "attempts": 0,
             "next_attempt_at": now,
@@ -172,6 +172,9 @@ def _insert(
         for message_id, d in zip(ids, drafts, strict=True)
         for n in d.notices
     ]
+    bodies = [{"message_id": i, "data": d.rendered.data}
+              for i, d in zip(ids, drafts, strict=True)]
+    session.execute(insert(message_bodies), bodies)
     session.execute(insert(NoticeRow), notice_rows)
     result.messages += len(ids)
     result.notices += len(notice_rows)

@@ -56,7 +56,6 @@ messages = Table(
     Column("subject", Text, nullable=False),
     Column("message_id", String(300), nullable=False, unique=True),  # the Message-ID header
     Column("sender", String(320), nullable=False),  # envelope from
-    Column("data", LargeBinary, nullable=False),  # the complete rendered message
     Column("state", String(10), nullable=False, default="pending"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
@@ -67,4 +66,12 @@ messages = Table(
     Column("sent_at", UTCDateTime, nullable=True),
     Index("ix_messages_due", "state", "next_attempt_at"),
     Index("ix_messages_run", "run_id"),
+)
+
+# The complete rendered message, apart from its delivery state (see migration 0003).
+message_bodies = Table(
+    "message_bodies",
+    METADATA,
+    Column("message_id", ForeignKey("messages.id"), primary_key=True),
+    Column("data", LargeBinary, nullable=False),
 )

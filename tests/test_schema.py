@@ -47,6 +47,14 @@ def test_init_upgrades_a_database_made_by_the_first_version(project: Project) ->
             "outcome) VALUES ('anniversaries', '2018-01-01', 'manual', "
             "'2018-01-01 00:00:00', 1, 1, 'ok')"
         )
+        conn.execute("INSERT INTO messages (job, recipient, language, subject, message_id, "
+                     "sender, data, state, attempts, next_attempt_at, created_at) VALUES "
+                     "('anniversaries', 'a@example.org', 'en', 'S', '<m1@example.org>', "
+                     "'intl@example.org', X'48656C6C6F', 'pending', 0, "
+                     "'2018-01-01 00:00:00', '2018-01-01 00:00:00')")
+        conn.execute("INSERT INTO notices (job, item, occurrence, stage, recipient, as_of, "
+                     "message_id) VALUES ('anniversaries', 'old/mou', '2018-01-08', 7, "
+                     "'a@example.org', '2018-01-01', 1)")
     refused = project.cli("partners", "--json")
     assert refused.exit_code == 2
     assert "older version" in refused.stderr and "sistercity init" in refused.stderr
@@ -57,8 +65,12 @@ def test_init_upgrades_a_database_made_by_the_first_version(project: Project) ->
     assert listed.exit_code == 0
     assert '"old"' in listed.stdout  # the data survived; no dataset was loaded over it
     with sqlite3.connect(project.db_path) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0002"
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003"
         assert conn.execute("SELECT queued, sent, failed FROM runs").fetchone() == (1, 0, 0)
+        # the queued message kept its body, now in a table of its own
+        assert conn.execute("SELECT m.recipient, b.data FROM messages m JOIN message_bodies b "
+                            "ON b.message_id = m.id").fetchall() == [("a@example.org", b"Hello")]
+        assert conn.execute("SELECT count(*) FROM notices WHERE message_id = 1").fetchone() == (1,)
 
 
 def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:
