@@ -283,10 +283,12 @@ def upsert_agreements(session: Session, items: list[tuple[str, Agreement]]) -> U
             continue
         row_id, stored = found
         patch = {k: v for k, v in values.items() if v not in (None, "", []) and stored[k] != v}
-        if patch and row_id is not None:
-            changed.append({"id": row_id, **patch})
-        else:
+        if not patch:
             counts.unchanged += 1
+        elif row_id is None:
+            stored.update(patch)  # listed twice in this load: the later values win, once
+        else:
+            changed.append({"id": row_id, **patch})
     if new:
         session.execute(insert(AgreementRow), new)
     if changed:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, TEST_DATA, Project
+from sqlalchemy import text as sqlalchemy_text
 
 
 def partners_json(project: Project, *args: str) -> dict[str, dict]:
@@ -251,3 +252,37 @@ def test_empty_and_binary_files_are_refused(project: Project, tmp_path: Path, co
     assert result.exit_code == 2
     assert expected in result.stderr
     assert table_counts(project.db_path) == before
+
+
+
+def test_a_partner_in_two_files_of_one_load_is_refused(project: Project, tmp_path: Path) -> None:
+    assert project.cli("init").exit_code == 0
+    files = [tmp_path / "a.toml", tmp_path / "b.toml"]
+    for f in files:
+        f.write_text('[[partner]]\nid = "osaka"\nname = "Osaka"\ncountry = "JP"\n',
+                     encoding="utf-8")
+    result = project.cli("load", *map(str, files))
+    assert result.exit_code == 2
+    assert 'b.toml: partner[0].id: duplicate partner id "osaka" (first at a.toml' in result.stderr
+
+
+def test_the_same_agreement_twice_in_one_upsert_is_stored_once(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from scheduler.db import Database
+    from scheduler.domain import Agreement, AgreementKind
+    from scheduler.store import upsert_agreements
+
+    db = Database(f"sqlite:///{tmp_path / 'x.db'}")
+    db.ensure_schema()
+    first = Agreement(AgreementKind.MOU, dt.date(2019, 5, 1), areas=("tourism",))
+    second = Agreement(AgreementKind.MOU, dt.date(2019, 5, 1), areas=("tourism", "education"))
+    with db.write() as session:
+        session.execute(sqlalchemy_text(
+            "INSERT INTO partners (id, name, name_th, country, city) "
+            "VALUES ('osaka', 'Osaka', '', 'JP', '')"))
+        counts = upsert_agreements(session, [("osaka", first), ("osaka", second)])
+    assert counts.created == 1
+    with sqlite3.connect(tmp_path / "x.db") as conn:
+        rows = conn.execute("SELECT areas FROM agreements").fetchall()
+    assert [json.loads(r[0]) for r in rows] == [["tourism", "education"]]
