@@ -32,6 +32,7 @@ from scheduler.planning import (
     Notice,
     PlanContext,
     RecipientSet,
+    already_covered,
     due_stage,
     occurrences,
     search_window,
@@ -63,9 +64,13 @@ def plan(ctx: PlanContext) -> list[Notice]:
     for meeting in registry.meetings.values():
         for starts_at in _first_per_day(occurrences(meeting.recurrence, start, end)):
             day = starts_at.date()
-            if due_stage(day, ctx.as_of, lead_days) is None:
+            stage = due_stage(day, ctx.as_of, lead_days)
+            if stage is None:
                 continue  # no stage due yet: spare building the agenda
             recipients = meeting_recipients(registry, meeting)
+            if all(already_covered(ctx.history, meeting.id, day, r.address, stage)
+                   for r in recipients):
+                continue  # everyone has this stage already: spare building the agenda
             context = occurrence_context(
                 registry, meeting, starts_at, as_of=ctx.as_of, settings=ctx.settings,
                 calendar=ctx.calendar, timezone=ctx.timezone, sender=ctx.sender,
