@@ -243,12 +243,12 @@ class CountingServer:
 QUEUE_SCRIPT = """
 import datetime as dt, sys
 from scheduler.config import load_settings
-from scheduler.delivery import utcnow
-from scheduler.runner import Runner
+from scheduler.mail.delivery import utcnow
+from scheduler.services.runs import Runner
 try:
-    from scheduler.bootstrap import open_database
-except ImportError:  # before open_database moved out of scheduler.runner
-    from scheduler.runner import open_database
+    from scheduler.registry.bootstrap import open_database
+except ImportError:  # before open_database moved out of scheduler.services.runs
+    from scheduler.services.runs import open_database
 settings = load_settings(sys.argv[1])
 result = Runner(open_database(settings), settings).run_job(
     "anniversaries", dt.date.fromisoformat(sys.argv[2]), now=utcnow())

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from jobs.common import partner_view
-from scheduler.domain import Agreement
+from scheduler.dates.thaidate import anniversary
 from scheduler.planning import (
     Notice,
     PlanContext,
@@ -20,7 +20,7 @@ from scheduler.planning import (
     short_hash,
     staged,
 )
-from scheduler.thaidate import anniversary
+from scheduler.registry.domain import Agreement
 
 NAME = "anniversaries"
 DIGEST = True

@@ -11,9 +11,9 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from scheduler.domain import BudgetDeadline, WorkingGroup
+from scheduler.dates.thaidate import WorkingCalendar, fiscal_year
 from scheduler.planning import Notice, PlanContext, RecipientSet, occurrences, search_window, staged
-from scheduler.thaidate import WorkingCalendar, fiscal_year
+from scheduler.registry.domain import BudgetDeadline, WorkingGroup
 
 NAME = "budget-deadlines"
 DIGEST = True

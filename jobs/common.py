@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scheduler.domain import Partner, Registry
+from scheduler.registry.domain import Partner, Registry
 
 
 def partner_view(registry: Registry, partner: Partner) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 
 from jobs.common import partner_view
-from scheduler.domain import Partner
 from scheduler.planning import Notice, PlanContext, RecipientSet
+from scheduler.registry.domain import Partner
 
 NAME = "dormant-partners"
 DIGEST = True

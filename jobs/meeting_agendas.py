@@ -26,8 +26,8 @@ from jobs.budget_deadlines import occurrence_view
 from jobs.common import partner_view
 from jobs.dormant_partners import quiet_since, spell_start
 from scheduler.config import JobSettings
-from scheduler.domain import AgreementKind, Meeting, Partner, Registry, WorkingGroup
-from scheduler.invitation import Attendee, build_invitation, event_uid
+from scheduler.dates.thaidate import WorkingCalendar, years_between
+from scheduler.mail.invitation import Attendee, build_invitation, event_uid
 from scheduler.planning import (
     Notice,
     PlanContext,
@@ -38,7 +38,7 @@ from scheduler.planning import (
     search_window,
     staged,
 )
-from scheduler.thaidate import WorkingCalendar, years_between
+from scheduler.registry.domain import AgreementKind, Meeting, Partner, Registry, WorkingGroup
 
 NAME = "meeting-agendas"
 DIGEST = False  # one email per meeting occurrence, so that each carries exactly one invitation

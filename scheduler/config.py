@@ -349,7 +349,7 @@ def _parse_smtp(p: _Parser, raw: Any, base: Path) -> SmtpSettings:
 
 
 def _parse_schedule(p: _Parser, raw: Any) -> dict[str, str]:
-    from scheduler.cron import CronError, parse_crontab
+    from scheduler.dates.cron import CronError, parse_crontab
 
     s = _Section(p, "schedule", raw)
     schedule = dict(DEFAULT_SCHEDULE)

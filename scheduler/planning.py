@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scheduler.config import JobSettings
-from scheduler.domain import Contact, Recurrence, Registry
-from scheduler.thaidate import WorkingCalendar
+from scheduler.dates.thaidate import WorkingCalendar
+from scheduler.registry.domain import Contact, Recurrence, Registry
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from smtpserver import SmtpTestServer, running_smtp_server
 
-from scheduler.cli import cli
+from scheduler.cli.app import cli
 
 TEST_DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent

@@ -9,7 +9,7 @@ import pytest
 from conftest import Project
 
 from scheduler.config import load_settings
-from scheduler.cron import next_fire_times
+from scheduler.dates.cron import next_fire_times
 from scheduler.errors import ConfigError
 
 

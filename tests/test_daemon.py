@@ -23,12 +23,12 @@ import pytest
 from smtpserver import SmtpTestServer, running_smtp_server
 from sqlalchemy import select
 
-from scheduler.bootstrap import open_database
 from scheduler.config import load_settings
-from scheduler.daemon import Change, Daemon, DaemonError, Timing, open_leadership
-from scheduler.db import Database
-from scheduler.models import DaemonRow, MessageRow, RunRow
-from scheduler.status import active_daemon
+from scheduler.daemon.service import Change, Daemon, DaemonError, Timing, open_leadership
+from scheduler.db.database import Database
+from scheduler.db.models import DaemonRow, MessageRow, RunRow
+from scheduler.registry.bootstrap import open_database
+from scheduler.services.status import active_daemon
 
 TZ = ZoneInfo("Asia/Bangkok")
 REPO = Path(__file__).resolve().parent.parent

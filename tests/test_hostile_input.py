@@ -16,7 +16,7 @@ from conftest import TEST_DATA
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scheduler.cli import cli
+from scheduler.cli.app import cli
 
 SETTINGS = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

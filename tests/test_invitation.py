@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from icalendar import Calendar
 
-from scheduler.invitation import (
+from scheduler.mail.invitation import (
     PRODID,
     Attendee,
     attach_invitation,

@@ -17,7 +17,9 @@ from smtpserver import SmtpTestServer
 
 from jobs import meeting_agendas as job
 from scheduler.config import JobSettings
-from scheduler.domain import (
+from scheduler.dates.thaidate import WorkingCalendar
+from scheduler.planning import History, Notice, PlanContext, Sent
+from scheduler.registry.domain import (
     Activity,
     Agreement,
     AgreementKind,
@@ -31,8 +33,6 @@ from scheduler.domain import (
     Role,
     WorkingGroup,
 )
-from scheduler.planning import History, Notice, PlanContext, Sent
-from scheduler.thaidate import WorkingCalendar
 
 D = dt.date
 SENDER = "Chiang Mai International Affairs <intl@example.org>"

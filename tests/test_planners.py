@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 
 from jobs import anniversaries, budget_deadlines, dormant_partners
 from scheduler.config import JobSettings
-from scheduler.dataset import read_files
-from scheduler.db import Database
-from scheduler.domain import Activity, Registry
+from scheduler.dates.thaidate import WorkingCalendar
+from scheduler.db.database import Database
 from scheduler.planning import History, Notice, PlanContext, Sent, due_stage
-from scheduler.store import load_registry, upsert_batch
-from scheduler.thaidate import WorkingCalendar
+from scheduler.registry.dataset import read_files
+from scheduler.registry.domain import Activity, Registry
+from scheduler.registry.store import load_registry, upsert_batch
 
 D = dt.date
 CAL = WorkingCalendar()

@@ -29,8 +29,8 @@ from test_daemon import (
     write_dataset,
 )
 
-from scheduler.db import Database, lock_key
-from scheduler.models import DaemonRow, MessageRow, NoticeRow
+from scheduler.db.database import Database, lock_key
+from scheduler.db.models import DaemonRow, MessageRow, NoticeRow
 
 pytestmark = pytest.mark.postgres
 __all__ = ["daemons", "server"]  # fixtures shared with test_daemon.py

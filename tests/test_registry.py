@@ -269,9 +269,9 @@ def test_a_partner_in_two_files_of_one_load_is_refused(project: Project, tmp_pat
 def test_the_same_agreement_twice_in_one_upsert_is_stored_once(tmp_path: Path) -> None:
     import datetime as dt
 
-    from scheduler.db import Database
-    from scheduler.domain import Agreement, AgreementKind
-    from scheduler.store import upsert_agreements
+    from scheduler.db.database import Database
+    from scheduler.registry.domain import Agreement, AgreementKind
+    from scheduler.registry.store import upsert_agreements
 
     db = Database(f"sqlite:///{tmp_path / 'x.db'}")
     db.ensure_schema()

@@ -12,14 +12,14 @@ from alembic.script import ScriptDirectory
 from conftest import Project
 from sqlalchemy import create_engine
 
-import scheduler.db
-from scheduler.db import KNOWN_REVISIONS, SCHEMA_REVISION
+import scheduler.db.database
+from scheduler.db.database import KNOWN_REVISIONS, SCHEMA_REVISION
 
 
 def alembic_config() -> Config:
     config = Config()
     config.set_main_option(
-        "script_location", str(Path(scheduler.db.__file__).parent / "migrations")
+        "script_location", str(Path(scheduler.db.database.__file__).parent / "migrations")
     )
     return config
 
@@ -77,7 +77,7 @@ def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from scheduler.models import Base
+    from scheduler.db.models import Base
 
     engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
     config = alembic_config()

@@ -18,10 +18,11 @@ import openpyxl
 import pytest
 from click.testing import CliRunner, Result
 
-from scheduler.cli import cli
-from scheduler.db import Database
-from scheduler.domain import Agreement, AgreementKind, Partner, Registry
-from scheduler.spreadsheet import (
+from scheduler.cli.app import cli
+from scheduler.db.database import Database
+from scheduler.registry.domain import Agreement, AgreementKind, Partner, Registry
+from scheduler.registry.store import load_registry
+from scheduler.sheets.spreadsheet import (
     COLUMNS,
     EXTRAS,
     SheetRow,
@@ -33,7 +34,6 @@ from scheduler.spreadsheet import (
     parse_level,
     plan_import,
 )
-from scheduler.store import load_registry
 
 HEADER = [c.en for c in COLUMNS]
 THAI_HEADER = [c.th for c in COLUMNS]

@@ -1,4 +1,4 @@
-"""The bundled email templates, rendered through scheduler.render as the jobs use them.
+"""The bundled email templates, rendered through scheduler.mail.render as the jobs use them.
 
 Contexts are built by hand but mirror exactly what jobs/anniversaries.py,
 jobs/budget_deadlines.py and jobs/dormant_partners.py put into a Notice (partner views as
@@ -20,9 +20,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from scheduler.dates.thaidate import WorkingCalendar, fiscal_year
+from scheduler.mail.render import Rendered, Renderer
 from scheduler.planning import Notice, Recipient
-from scheduler.render import Rendered, Renderer
-from scheduler.thaidate import WorkingCalendar, fiscal_year
 
 JOBS = ["anniversaries", "budget-deadlines", "dormant-partners"]
 BANGKOK = ZoneInfo("Asia/Bangkok")

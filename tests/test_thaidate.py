@@ -1,4 +1,4 @@
-"""Tests for scheduler.thaidate: BE years, fiscal years, parsing, formatting, working days."""
+"""Tests for scheduler.dates.thaidate: BE years, fiscal years, parsing, formatting, working days."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.thaidate import (
+from scheduler.dates.thaidate import (
     BE_OFFSET,
     WorkingCalendar,
     anniversary,

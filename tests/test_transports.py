@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import pytest
 from smtpserver import SmtpTestServer, free_port, running_smtp_server
 
-from scheduler.transports import (
+from scheduler.mail.transports import (
     Envelope,
     FileTransport,
     SmtpOptions,

@@ -1,11 +1,11 @@
-"""Alembic environment: run with a connection handed in by scheduler.db, or a URL."""
+"""Alembic environment: run with a connection handed in by scheduler.db.database, or a URL."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
 
-from scheduler.models import Base
+from scheduler.db.models import Base
 
 config = context.config
 target_metadata = Base.metadata

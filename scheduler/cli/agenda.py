@@ -1,8 +1,8 @@
 """`sistercity agenda MEETING`: the agenda of a meeting's next occurrence, without sending or
 recording anything.
 
-Registered on the main group by `scheduler.cli`. This module imports only click and the standard
-library at the top (so that `sistercity --help` stays fast) and nothing from `scheduler.cli` at
+Registered on the main group by `scheduler.cli.app`. This module imports only click and the standard
+library at the top (so that `sistercity --help` stays fast) and nothing from `scheduler.cli.app` at
 import time (which imports this module): the shared helpers are looked up when the command runs.
 """
 
@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 if TYPE_CHECKING:
-    from scheduler.runner import Runner
+    from scheduler.services.runs import Runner
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
-    """`scheduler.cli.DATE` (YYYY-MM-DD; a year ≥ 2400 is Buddhist Era), looked up lazily."""
+    """`scheduler.cli.app.DATE` (YYYY-MM-DD; a year ≥ 2400 is Buddhist Era), looked up lazily."""
     if value is None:
         return None
-    from scheduler.cli import DATE
+    from scheduler.cli.app import DATE
 
     day: dt.date = DATE.convert(value, param, ctx)
     return day
@@ -44,8 +44,8 @@ def agenda(meeting: str, as_of: dt.date | None, lang: str, out: Path | None) -> 
     nothing is queued, sent or recorded.
     """
     from jobs.meeting_agendas import next_occurrence, occurrence_context
-    from scheduler.cli import Context, fail
-    from scheduler.runner import Runner
+    from scheduler.cli.app import Context, fail
+    from scheduler.services.runs import Runner
 
     c = click.get_current_context().find_object(Context)
     assert c is not None, "agenda runs under the sistercity command group"

@@ -35,11 +35,11 @@ from jinja2 import (
 )
 
 from scheduler.config import JOB_NAMES, bundled_path
-from scheduler.domain import LANGUAGES
+from scheduler.dates.thaidate import format_date, format_month_year
+from scheduler.dates.thaidate import format_datetime as format_local_datetime
 from scheduler.errors import ConfigError
 from scheduler.planning import Notice, Recipient
-from scheduler.thaidate import format_date, format_month_year
-from scheduler.thaidate import format_datetime as format_local_datetime
+from scheduler.registry.domain import LANGUAGES
 
 # Stands for the reader's name in a rendering shared by several readers (a private-use
 # character: data never contains it, and escaping leaves it alone).
@@ -244,7 +244,7 @@ class Renderer:
             job=job,
         )
         if ics is not None:
-            from scheduler.invitation import attach_invitation
+            from scheduler.mail.invitation import attach_invitation
 
             attach_invitation(msg, ics)
         data = msg.as_bytes(policy=SMTP)

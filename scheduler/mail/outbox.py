@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from scheduler.models import MessageRow, NoticeRow
+from scheduler.db.models import MessageRow, NoticeRow
+from scheduler.db.tables import message_bodies
+from scheduler.mail.render import Rendered, Renderer
 from scheduler.planning import History, Notice, Recipient, Sent
-from scheduler.render import Rendered, Renderer
-from scheduler.tables import message_bodies
 
 # (notices of one message, every notice of the run) → (template extras, iCalendar or None)
 ExtrasFn = Callable[

@@ -1,5 +1,5 @@
 """Tables used without the ORM, on paths that must start fast (delivery), and the types they
-share with scheduler.models. The ORM maps MessageRow onto `messages`; one MetaData holds all.
+share with scheduler.db.models. The ORM maps MessageRow onto `messages`; one MetaData holds all.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Three parts, so that every decision can be tested one turn at a time with an exp
   dedicated connection; standbys poll it, and the server frees it when the holder's connection
   drops, whether the holder stopped, crashed or was killed).
 * `serve()` wires a `Daemon` to APScheduler 3 and to SIGTERM/SIGINT: one cron trigger per job
-  (crontab meaning, via scheduler.cron), `coalesce` and a generous misfire grace, a single
+  (crontab meaning, via scheduler.dates.cron), `coalesce` and a generous misfire grace, a single
   worker thread for all work (job runs and deliveries never overlap), and the control loop on
   the main thread, where signals arrive.
 
@@ -52,13 +52,13 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from scheduler.config import JOB_NAMES, Settings
-from scheduler.cron import build_trigger
-from scheduler.db import Database, lock_key
-from scheduler.delivery import Clock, Delivery, DeliveryReport, make_transport, utcnow
+from scheduler.dates.cron import build_trigger
+from scheduler.db.database import Database, lock_key
+from scheduler.db.models import DaemonRow
 from scheduler.errors import ConfigError, UserError
-from scheduler.models import DaemonRow
-from scheduler.runner import JobResult, Runner
-from scheduler.transports import Transport
+from scheduler.mail.delivery import Clock, Delivery, DeliveryReport, make_transport, utcnow
+from scheduler.mail.transports import Transport
+from scheduler.services.runs import JobResult, Runner
 
 log = logging.getLogger("sistercity.daemon")
 
@@ -301,7 +301,7 @@ def run_job_in_child(
 
 
 def _child_run_job(settings: Settings, job: str, as_of: dt.date, now: dt.datetime) -> JobResult:
-    from scheduler.bootstrap import open_database
+    from scheduler.registry.bootstrap import open_database
 
     gc.disable()  # planning makes millions of objects and frees them all at the end
     db = open_database(settings, bootstrap=False)

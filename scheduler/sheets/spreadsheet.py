@@ -34,15 +34,15 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from scheduler.dataset import country_codes, unsafe_text, valid_email
-from scheduler.domain import Agreement, AgreementKind, Level, Partner, Registry
+from scheduler.dates.thaidate import BE_OFFSET, format_date, parse_flexible_date, years_between
 from scheduler.errors import DataError, UserError
-from scheduler.thaidate import BE_OFFSET, format_date, parse_flexible_date, years_between
+from scheduler.registry.dataset import country_codes, unsafe_text, valid_email
+from scheduler.registry.domain import Agreement, AgreementKind, Level, Partner, Registry
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from scheduler.db import Database
+    from scheduler.db.database import Database
 
 T = TypeVar("T")
 
@@ -771,8 +771,8 @@ class ImportCounts:
 
 def apply_plan(session: Session, plan: ImportPlan) -> ImportCounts:
     """Write the plan in bulk (two statements or so, whatever the size). Never deletes."""
-    from scheduler.models import PartnerRow
-    from scheduler.store import upsert_agreements, upsert_rows
+    from scheduler.db.models import PartnerRow
+    from scheduler.registry.store import upsert_agreements, upsert_rows
 
     # working_group stays empty: a partner follows the group that lists its country, as one
     # loaded from a dataset file without an explicit group does.
@@ -828,7 +828,7 @@ def import_rows(db: Database, read: ReadFile, rows: list[SheetRow], problems: li
                 *, dry_run: bool) -> ImportResult:
     """Resolve and write in ONE write transaction (a dry run only reads). Any problem, found in
     the file or against the registry, refuses the whole file."""
-    from scheduler.store import load_registry
+    from scheduler.registry.store import load_registry
 
     context = db.read() if dry_run else db.write(lock="registry")
     with context as session:

@@ -15,8 +15,19 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from scheduler.dataset import Batch, Known
-from scheduler.domain import (
+from scheduler.db.models import (
+    ActivityRow,
+    AgreementRow,
+    BudgetDeadlineRow,
+    ConsulateRow,
+    ContactRow,
+    MeetingRow,
+    MetaRow,
+    PartnerRow,
+    WorkingGroupRow,
+)
+from scheduler.registry.dataset import Batch, Known
+from scheduler.registry.domain import (
     Activity,
     Agreement,
     AgreementKind,
@@ -29,17 +40,6 @@ from scheduler.domain import (
     Registry,
     Role,
     WorkingGroup,
-)
-from scheduler.models import (
-    ActivityRow,
-    AgreementRow,
-    BudgetDeadlineRow,
-    ConsulateRow,
-    ContactRow,
-    MeetingRow,
-    MetaRow,
-    PartnerRow,
-    WorkingGroupRow,
 )
 
 MFA_KEY = "mfa_contact"

@@ -1,4 +1,4 @@
-"""`sistercity daemon`: run the schedule until SIGTERM or SIGINT (the logic: scheduler.daemon).
+"""`sistercity daemon`: run the schedule until SIGTERM or SIGINT (logic: scheduler.daemon).
 
 Exit status: 0 after a clean stop; 2 when the daemon cannot start here (bad config, broken
 template, another daemon already running on the same SQLite database).
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from scheduler.cli import Context
+    from scheduler.cli.app import Context
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,7 +47,7 @@ def daemon(heartbeat_seconds: float, poll_seconds: float, delivery_seconds: floa
     over within 30 seconds. With SQLite a second daemon refuses to start.
     """
     from scheduler.config import JOB_NAMES
-    from scheduler.daemon import Daemon, Timing, open_leadership, serve
+    from scheduler.daemon.service import Daemon, Timing, open_leadership, serve
 
     c: Context = click.get_current_context().obj
     _setup_logging(c.verbose)

@@ -1,6 +1,6 @@
 """The database: registry tables, the outbox (notices + messages), runs and daemons.
 
-Every schema change needs an Alembic migration in scheduler/migrations/versions.
+Every schema change needs an Alembic migration in scheduler/db/migrations/versions.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from scheduler.tables import METADATA, UTCDateTime, messages
+from scheduler.db.tables import METADATA, UTCDateTime, messages
 
 
 class Base(DeclarativeBase):
@@ -126,7 +126,7 @@ class MeetingRow(Base):
 
 class MessageRow(Base):
     """One rendered email (a digest for one recipient) and its delivery state. The table is
-    declared in scheduler.tables, where delivery uses it without the ORM."""
+    declared in scheduler.db.tables, where delivery uses it without the ORM."""
 
     __table__ = messages
     id: Mapped[int]

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from scheduler.config import JOB_NAMES, Settings
-from scheduler.db import Database
-from scheduler.models import DaemonRow, MessageRow, RunRow
+from scheduler.db.database import Database
+from scheduler.db.models import DaemonRow, MessageRow, RunRow
 
 # A daemon whose heartbeat is older than this is taken for dead.
 DAEMON_STALE_SECONDS = 90

@@ -11,7 +11,7 @@ import logging
 from sqlalchemy import text
 
 from scheduler.config import Settings
-from scheduler.db import Database
+from scheduler.db.database import Database
 
 log = logging.getLogger("sistercity.run")
 
@@ -30,8 +30,8 @@ def open_database(
         with db.engine.connect() as conn:
             empty = conn.execute(text("SELECT 1 FROM partners LIMIT 1")).first() is None
         if empty:
-            from scheduler.dataset import read_files
-            from scheduler.store import known_ids, partner_count, upsert_batch
+            from scheduler.registry.dataset import read_files
+            from scheduler.registry.store import known_ids, partner_count, upsert_batch
 
             with db.write(lock="bootstrap") as session:
                 if partner_count(session) == 0:

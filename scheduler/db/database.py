@@ -22,7 +22,7 @@ from scheduler.errors import ConfigError, SchemaError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-# The Alembic head this code expects; tests check it matches scheduler/migrations/versions.
+# The Alembic head this code expects; tests check it matches scheduler/db/migrations/versions.
 SCHEMA_REVISION = "0003"
 KNOWN_REVISIONS = ("0001", "0002", "0003")
 BUSY_TIMEOUT_SECONDS = 60

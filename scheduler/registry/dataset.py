@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from scheduler.domain import (
+from scheduler.errors import DataError
+from scheduler.registry.domain import (
     LANGUAGES,
     Activity,
     Agreement,
@@ -33,7 +34,6 @@ from scheduler.domain import (
     Role,
     WorkingGroup,
 )
-from scheduler.errors import DataError
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, bindparam, select, text, update
 
 from scheduler.config import Settings
-from scheduler.db import Database
-from scheduler.tables import UTCDateTime, message_bodies, messages
-from scheduler.transports import Envelope, Sender, Transport, TransportError
+from scheduler.db.database import Database
+from scheduler.db.tables import UTCDateTime, message_bodies, messages
+from scheduler.mail.transports import Envelope, Sender, Transport, TransportError
 
 log = logging.getLogger("sistercity.delivery")
 
@@ -64,7 +64,7 @@ class DeliveryReport:
 
 
 def make_transport(settings: Settings) -> Transport:
-    from scheduler.transports import FileTransport, SmtpOptions, SmtpTransport
+    from scheduler.mail.transports import FileTransport, SmtpOptions, SmtpTransport
 
     if settings.email.transport == "file":
         return FileTransport(settings.email.outbox_dir)

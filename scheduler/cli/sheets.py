@@ -1,7 +1,7 @@
 """`sistercity template | import | export`: spreadsheets of agreements.
 
 Only click and the standard library are imported here at load time, so that `sistercity --help`
-stays fast; the work is in scheduler.spreadsheet. Bad input raises UserError/DataError, which the
+stays fast; the work is in scheduler.sheets. Bad input raises UserError/DataError, which the
 `sistercity` group prints without a traceback and turns into exit status 2.
 """
 
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 import click
 
 if TYPE_CHECKING:
-    from scheduler.cli import Context
+    from scheduler.cli.app import Context
 
 FILE = click.Path(path_type=Path, dir_okay=False)
 SHOW_CREATED = 50  # a real import lists this many new partners; --dry-run lists every row
@@ -27,7 +27,7 @@ def _context() -> Context:
 def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
     if value is None:
         return None
-    from scheduler.thaidate import parse_date
+    from scheduler.dates.thaidate import parse_date
 
     try:
         return parse_date(value)
@@ -39,7 +39,7 @@ def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.
 @click.argument("file", type=FILE)
 def template_command(file: Path) -> None:
     """Write an empty agreements workbook (FILE.xlsx) to hand out to local bodies."""
-    from scheduler.spreadsheet import write_template
+    from scheduler.sheets.spreadsheet import write_template
 
     write_template(file)
     click.echo(f"wrote {file}: fill in the sheet \"Agreements\" (see \"Instructions\"), then "
@@ -52,7 +52,7 @@ def template_command(file: Path) -> None:
               "skipped; change nothing.")
 def import_command(file: Path, dry_run: bool) -> None:
     """Import agreements from FILE (.xlsx or .csv); one bad row refuses the whole file."""
-    from scheduler.spreadsheet import import_rows, parse_file
+    from scheduler.sheets.spreadsheet import import_rows, parse_file
 
     c = _context()
     # An unreadable file or a wrong header is refused before the database is opened; row
@@ -77,8 +77,8 @@ def import_command(file: Path, dry_run: bool) -> None:
                    "Default: today.")
 def export_command(file: Path, as_of: dt.date | None) -> None:
     """Write every agreement to FILE (.xlsx: a sheet per working group; or .csv)."""
-    from scheduler.spreadsheet import export_registry
-    from scheduler.store import load_registry
+    from scheduler.registry.store import load_registry
+    from scheduler.sheets.spreadsheet import export_registry
 
     c = _context()
     with c.database().read() as session:

@@ -15,13 +15,13 @@ from sqlalchemy import update
 
 from jobs import job_module
 from scheduler.config import Settings
-from scheduler.db import Database
-from scheduler.domain import Registry
-from scheduler.models import RunRow
-from scheduler.outbox import Draft, draft_messages, load_history, queue_drafts
+from scheduler.dates.thaidate import WorkingCalendar
+from scheduler.db.database import Database
+from scheduler.db.models import RunRow
+from scheduler.mail.outbox import Draft, draft_messages, load_history, queue_drafts
+from scheduler.mail.render import Renderer
 from scheduler.planning import History, PlanContext
-from scheduler.render import Renderer
-from scheduler.thaidate import WorkingCalendar
+from scheduler.registry.domain import Registry
 
 log = logging.getLogger("sistercity.run")
 
@@ -48,7 +48,7 @@ class Runner:
         self.calendar = WorkingCalendar(settings.extra_holidays)
 
     def registry(self) -> Registry:
-        from scheduler.store import load_registry
+        from scheduler.registry.store import load_registry
 
         with self.db.read() as session:
             return load_registry(session)

@@ -21,10 +21,10 @@ import click
 
 if TYPE_CHECKING:
     from scheduler.config import Settings
-    from scheduler.db import Database
-    from scheduler.delivery import DeliveryReport
-    from scheduler.outbox import Draft
-    from scheduler.runner import JobResult, Runner
+    from scheduler.db.database import Database
+    from scheduler.mail.delivery import DeliveryReport
+    from scheduler.mail.outbox import Draft
+    from scheduler.services.runs import JobResult, Runner
 
 JOBS = ("anniversaries", "budget-deadlines", "dormant-partners", "meeting-agendas")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,7 +47,7 @@ class Context:
 
     def database(self, *, bootstrap: bool = True, upgrade: bool = False) -> Database:
         if self._db is None:
-            from scheduler.bootstrap import open_database
+            from scheduler.registry.bootstrap import open_database
 
             self._db = open_database(self.settings, bootstrap=bootstrap, upgrade=upgrade)
         return self._db
@@ -70,7 +70,7 @@ class DateParam(click.ParamType):  # type: ignore[type-arg]
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, dt.date):
             return value
-        from scheduler.thaidate import parse_date
+        from scheduler.dates.thaidate import parse_date
 
         try:
             return parse_date(str(value))
@@ -144,7 +144,7 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
 @pass_ctx
 def init(c: Context) -> None:
     """Create or upgrade the database schema; load the configured dataset if it is empty."""
-    from scheduler.store import partner_count
+    from scheduler.registry.store import partner_count
 
     db = c.database(upgrade=True)
     with db.read() as session:
@@ -168,8 +168,8 @@ def _safe_url(url: str) -> str:
 @pass_ctx
 def load(c: Context, files: tuple[Path, ...]) -> None:
     """Validate dataset FILES, then upsert them by id (all or nothing)."""
-    from scheduler.dataset import read_files
-    from scheduler.store import known_ids, upsert_batch
+    from scheduler.registry.dataset import read_files
+    from scheduler.registry.store import known_ids, upsert_batch
 
     db = c.database(bootstrap=False)
     with db.write(lock="registry") as session:
@@ -193,7 +193,7 @@ def load(c: Context, files: tuple[Path, ...]) -> None:
 def partners(c: Context, as_of: dt.date | None, as_json: bool) -> None:
     """List partners with group, agreements, last activity and dormancy."""
     from jobs.dormant_partners import quiet_since, spell_start
-    from scheduler.runner import Runner
+    from scheduler.services.runs import Runner
 
     day = as_of or c.today()
     registry = Runner(c.database(), c.settings).registry()
@@ -264,10 +264,10 @@ def activity() -> None:
 @pass_ctx
 def activity_add(c: Context, partner: str, day: dt.date, title: str, kind: str) -> None:
     """Record an activity with PARTNER (its id); it ends a dormant spell."""
-    from scheduler.dataset import unsafe_text
-    from scheduler.domain import Activity
-    from scheduler.models import PartnerRow
-    from scheduler.store import add_activities
+    from scheduler.db.models import PartnerRow
+    from scheduler.registry.dataset import unsafe_text
+    from scheduler.registry.domain import Activity
+    from scheduler.registry.store import add_activities
 
     for name, value in (("--title", title), ("--kind", kind)):
         reason = unsafe_text(value)
@@ -301,8 +301,8 @@ def _job_names(names: Sequence[str]) -> list[str]:
 @pass_ctx
 def run(c: Context, jobs: tuple[str, ...], as_of: dt.date | None, dry_run: bool) -> None:
     """Run JOBs (all four if none named): plan, queue, deliver."""
-    from scheduler.delivery import utcnow
-    from scheduler.runner import Runner
+    from scheduler.mail.delivery import utcnow
+    from scheduler.services.runs import Runner
 
     names = _job_names(jobs)
     day = as_of or c.today()
@@ -392,7 +392,7 @@ def _deliver(
 ) -> DeliveryReport:
     import asyncio
 
-    from scheduler.delivery import Delivery, make_transport
+    from scheduler.mail.delivery import Delivery, make_transport
 
     with _progress(len(verbose_ids)) as advance:
         delivery = Delivery(db, c.settings, make_transport(c.settings), progress=advance)
@@ -419,7 +419,7 @@ def _exit_code(db: Database, ids: set[int]) -> int:
         return 0
     from sqlalchemy import select
 
-    from scheduler.tables import messages
+    from scheduler.db.tables import messages
 
     with db.engine.connect() as conn:
         states = set(conn.scalars(select(messages.c.state).where(messages.c.id.in_(ids))))
@@ -453,9 +453,9 @@ def deliver(c: Context) -> None:
 @pass_ctx
 def preview(c: Context, job: str, as_of: dt.date | None, out: Path) -> None:
     """Write the emails JOB would send as .eml files; change nothing."""
-    from scheduler.delivery import utcnow
-    from scheduler.runner import Runner
-    from scheduler.transports import safe_recipient
+    from scheduler.mail.delivery import utcnow
+    from scheduler.mail.transports import safe_recipient
+    from scheduler.services.runs import Runner
 
     name = _job_names([job])[0]
     day = as_of or c.today()
@@ -487,7 +487,7 @@ def outbox(ctx: click.Context, state: str | None, as_json: bool) -> None:
         return
     from sqlalchemy import select
 
-    from scheduler.models import MessageRow
+    from scheduler.db.models import MessageRow
 
     c: Context = ctx.obj
     db = c.database()
@@ -541,8 +541,8 @@ def outbox_retry(c: Context, ids: tuple[int, ...], all_failed: bool) -> None:
     """Requeue failed messages (by ID, or all with --failed) and try to send them now."""
     from sqlalchemy import select, update
 
-    from scheduler.delivery import utcnow
-    from scheduler.models import MessageRow
+    from scheduler.db.models import MessageRow
+    from scheduler.mail.delivery import utcnow
 
     if not ids and not all_failed:
         raise click.UsageError("give message IDs or --failed")
@@ -581,7 +581,7 @@ def outbox_retry(c: Context, ids: tuple[int, ...], all_failed: bool) -> None:
 @pass_ctx
 def status(c: Context, as_json: bool) -> None:
     """Each job's schedule, next and last run; message counts by state."""
-    from scheduler.status import collect_status
+    from scheduler.services.status import collect_status
 
     data = collect_status(c.database(), c.settings)
     if as_json:
@@ -604,9 +604,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _add_commands() -> None:
     """Commands that live in modules of their own (each imports only click at the top)."""
-    from scheduler.cli_agenda import agenda
-    from scheduler.cli_daemon import daemon
-    from scheduler.cli_sheets import register_sheets
+    from scheduler.cli.agenda import agenda
+    from scheduler.cli.daemon import daemon
+    from scheduler.cli.sheets import register_sheets
 
     cli.add_command(agenda)
     cli.add_command(daemon)

@@ -1,0 +1,1 @@
+"""The background daemon: leadership, schedule, job child processes."""

@@ -1,0 +1,1 @@
+"""Dates: the Thai government calendar, Buddhist-Era parsing and formatting, crontab."""

@@ -1,0 +1,1 @@
+"""The database: engine and sessions, tables, ORM models, Alembic migrations."""

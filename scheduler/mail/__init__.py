@@ -1,0 +1,1 @@
+"""Mail: rendering, calendar invitations, the outbox, delivery and transports."""

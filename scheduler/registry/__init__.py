@@ -1,0 +1,1 @@
+"""The registry of partners: domain values, dataset files, the database store."""

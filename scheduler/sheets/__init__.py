@@ -1,0 +1,1 @@
+"""Spreadsheets of agreements: template, import and export."""
