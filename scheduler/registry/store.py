@@ -108,7 +108,7 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
 
 
 # Dataset keys whose column has another name.
-_PARTNER_KEYS = {"id", "name", "name_th", "country", "city", "working_group", "timezone"}
+_PARTNER_KEYS = {"id", "name", "name_th", "country", "city", "working_group"}
 _RECURRENCE_KEYS = {
     "due_on": ("dtstart", "rrule"),
     "starts_at": ("dtstart", "rrule"),
@@ -389,8 +389,8 @@ def load_registry(session: Session) -> Registry:
 
     partners = {}
     p = PartnerRow.__table__.c
-    query = select(p.id, p.name, p.name_th, p.country, p.city, p.working_group, p.timezone)
-    for pid, name, name_th, country, city, group, timezone in session.execute(
+    query = select(p.id, p.name, p.name_th, p.country, p.city, p.working_group)
+    for pid, name, name_th, country, city, group in session.execute(
         query.order_by(p.country, p.name)
     ):
         mine = agreements.get(pid, [])
@@ -404,7 +404,6 @@ def load_registry(session: Session) -> Registry:
             country=country,
             city=city,
             working_group=group or by_country.get(country),
-            timezone=timezone,
             agreements=tuple(mine),
             activities=tuple(done),
         )
