@@ -33,7 +33,10 @@ DEFAULT_SCHEDULE: Mapping[str, str] = {
 
 def bundled_path(*parts: str) -> Path:
     """A file shipped with the package: in a wheel under scheduler/_data or _templates, in a
-    checkout at the top of the tree (where the default config.toml points)."""
+    checkout at the top of the tree (where the default config.toml points).
+
+    `parts` is "data" or "templates" then the path inside it, e.g. ("data", "chiang-mai.toml");
+    the file is not checked to exist. Raises KeyError for another first part."""
     here = Path(__file__).resolve().parent
     installed = {"data": here / "_data", "templates": here / "_templates"}
     checkout = {"data": here.parent / "data", "templates": here.parent / "templates" / "email"}
@@ -44,6 +47,9 @@ def bundled_path(*parts: str) -> Path:
 
 @dataclass(frozen=True)
 class SmtpSettings:
+    """[smtp]: where and how mail is handed over. Times are in seconds; `password_env` names
+    the environment variable holding the password (the file never holds it)."""
+
     host: str = "localhost"
     port: int = 25
     security: str = "none"
@@ -65,6 +71,9 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class EmailSettings:
+    """[email]: "file" writes .eml files to `outbox_dir`, "smtp" sends; `sender` is the
+    From header ("Name <address@domain>")."""
+
     transport: str = "file"
     sender: str = "Chiang Mai International Affairs <intl@example.org>"
     outbox_dir: Path = Path("var/mail")
@@ -72,10 +81,13 @@ class EmailSettings:
 
     @property
     def sender_address(self) -> str:
+        """The bare address of `sender` ("intl@example.org")."""
         return parseaddr(self.sender)[1]
 
     @property
     def domain(self) -> str:
+        """The sender's domain, for Message-IDs and event UIDs ("sistercity.invalid" when the
+        address has none)."""
         return self.sender_address.rpartition("@")[2] or "sistercity.invalid"
 
 
@@ -92,6 +104,8 @@ class JobSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything config.toml says, checked, with paths made absolute."""
+
     path: Path | None  # the config file, or None for the packaged defaults
     database_url: str
     data_files: tuple[Path, ...]
@@ -104,14 +118,19 @@ class Settings:
 
     @property
     def label(self) -> str:
+        """How messages name the configuration: the file's name, or "(packaged defaults)"."""
         return self.path.name if self.path else "(packaged defaults)"
 
     @property
     def tz(self) -> ZoneInfo:
+        """`timezone` ([scheduler] timezone, an IANA name) as a tzinfo."""
         return ZoneInfo(self.timezone)
 
 
 def find_config(explicit: str | None) -> Path | None:
+    """The config file to read: `explicit` (--config), else $SISTERCITY_CONFIG, else
+    ./config.toml when it exists; None means the packaged defaults. Not checked to exist
+    (load_settings reports a missing file)."""
     if explicit:
         return Path(explicit)
     env = os.environ.get("SISTERCITY_CONFIG")
@@ -122,6 +141,12 @@ def find_config(explicit: str | None) -> Path | None:
 
 
 def load_settings(explicit: str | None = None) -> Settings:
+    """Read and check the config file that `find_config(explicit)` names.
+
+    Raises:
+        ConfigError: the file cannot be read, is not UTF-8 TOML, or has problems; the
+            message lists every problem, one per line (`config.toml: smtp.port: …`).
+    """
     path = find_config(explicit)
     if path is None:
         return _parse({}, label="(packaged defaults)", base=Path.cwd(), path=None)
@@ -218,12 +243,7 @@ def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) 
         path=path,
         database_url=_resolve_db_url(base, url),
         data_files=tuple(_resolve(base, f) for f in files),
-        email=email,
-        smtp=smtp,
-        timezone=tz,
-        extra_holidays=extra,
-        schedule=schedule,
-        jobs=jobs,
+        email=email, smtp=smtp, timezone=tz, extra_holidays=extra, schedule=schedule, jobs=jobs,
     )
 
 
