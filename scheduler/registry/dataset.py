@@ -1,9 +1,10 @@
-"""Dataset files (TOML): validate everything, then upsert in one transaction.
+"""Dataset files (TOML, the SPEC's format) → one validated Batch, which the store then
+upserts in one transaction (scheduler.registry.store).
 
 Problems are collected, not raised one by one, so a user fixes a file in one pass:
 `chiang-mai.toml: partner[2].agreement[0].signed_on: expected a TOML date, got "2019-02-30"`.
-Upserts never delete; records match by id, agreements by (partner, kind, signing date, local
-party), activities by (partner, date, title), and only the keys a file mentions are written.
+Each record keeps the keys its table gave, so that an upsert writes only those; what a single
+value may be (safe text, slugs, emails, country codes) is decided in registry/validate.py.
 """
 
 from __future__ import annotations
