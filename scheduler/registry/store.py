@@ -26,21 +26,10 @@ from scheduler.db.models import (
     PartnerRow,
     WorkingGroupRow,
 )
+
+# Qualified (domain.Partner) so that a domain value and its row (PartnerRow) never look alike.
+from scheduler.registry import domain
 from scheduler.registry.dataset import Batch, Known
-from scheduler.registry.domain import (
-    Activity,
-    Agreement,
-    AgreementKind,
-    BudgetDeadline,
-    Consulate,
-    Contact,
-    Meeting,
-    Partner,
-    Recurrence,
-    Registry,
-    Role,
-    WorkingGroup,
-)
 
 MFA_KEY = "mfa_contact"
 
@@ -131,7 +120,7 @@ _RECURRENCE_KEYS = {
 }
 _PARTNER_COLUMNS = ("id", "name", "name_th", "country", "city", "working_group")
 # Agreement's fields in order, each stored in the agreements column of the same name.
-_AGREEMENT_FIELDS = tuple(f.name for f in fields(Agreement))
+_AGREEMENT_FIELDS = tuple(f.name for f in fields(domain.Agreement))
 
 R = TypeVar("R")
 
@@ -161,32 +150,32 @@ def _upsert_records(
     return upsert_rows(session, model, "id", rows)
 
 
-def _contact_values(c: Contact) -> dict[str, Any]:
+def _contact_values(c: domain.Contact) -> dict[str, Any]:
     return {"id": c.id, "name": c.name, "email": c.email, "language": c.language,
             "role": c.role.value}
 
 
-def _group_values(g: WorkingGroup) -> dict[str, Any]:
+def _group_values(g: domain.WorkingGroup) -> dict[str, Any]:
     return {"id": g.id, "name": g.name, "name_th": g.name_th, "lead": g.lead,
             "countries": list(g.countries)}
 
 
-def _partner_values(p: Partner) -> dict[str, Any]:
+def _partner_values(p: domain.Partner) -> dict[str, Any]:
     return {k: getattr(p, k) for k in _PARTNER_COLUMNS}
 
 
-def _scheduled_values(item: BudgetDeadline | Meeting) -> dict[str, Any]:
+def _scheduled_values(item: domain.BudgetDeadline | domain.Meeting) -> dict[str, Any]:
     """The columns budget deadlines and meetings share."""
     return {"id": item.id, "title": item.title, "title_th": item.title_th,
             "dtstart": item.recurrence.dtstart, "rrule": item.recurrence.rrule,
             "working_groups": list(item.working_groups)}
 
 
-def _deadline_values(d: BudgetDeadline) -> dict[str, Any]:
+def _deadline_values(d: domain.BudgetDeadline) -> dict[str, Any]:
     return {**_scheduled_values(d), "notes": d.notes}
 
 
-def _meeting_values(m: Meeting) -> dict[str, Any]:
+def _meeting_values(m: domain.Meeting) -> dict[str, Any]:
     return {**_scheduled_values(m), "duration_minutes": m.duration_minutes,
             "location": m.location, "invite_consulates": m.invite_consulates}
 
@@ -233,12 +222,12 @@ def upsert_batch(session: Session, batch: Batch) -> dict[str, UpsertCounts]:
     return result
 
 
-def _agreement_values(partner_id: str, a: Agreement) -> dict[str, Any]:
+def _agreement_values(partner_id: str, a: domain.Agreement) -> dict[str, Any]:
     values = {name: getattr(a, name) for name in _AGREEMENT_FIELDS}
     return {"partner_id": partner_id, **values, "kind": a.kind.value, "areas": list(a.areas)}
 
 
-def upsert_agreements(session: Session, items: list[tuple[str, Agreement]]) -> UpsertCounts:
+def upsert_agreements(session: Session, items: list[tuple[str, domain.Agreement]]) -> UpsertCounts:
     """Match by (partner, kind, signing date, local party); fill in what is new or changed.
     Optional fields that are empty in the source never erase what is stored."""
     counts = UpsertCounts()
@@ -272,7 +261,7 @@ def upsert_agreements(session: Session, items: list[tuple[str, Agreement]]) -> U
     return _write(session, AgreementRow, new, changed, counts)
 
 
-def add_activities(session: Session, items: list[tuple[str, Activity]]) -> UpsertCounts:
+def add_activities(session: Session, items: list[tuple[str, domain.Activity]]) -> UpsertCounts:
     """Insert activities not yet recorded (matched by partner, date and title)."""
     counts = UpsertCounts()
     partner_ids = sorted({pid for pid, _ in items})
@@ -305,38 +294,41 @@ def add_activities(session: Session, items: list[tuple[str, Activity]]) -> Upser
     return counts
 
 
-def load_registry(session: Session) -> Registry:
+def load_registry(session: Session) -> domain.Registry:
     """Read the whole registry into frozen values (a fixed number of queries)."""
     contacts = {
-        r.id: Contact(id=r.id, name=r.name, email=r.email, language=r.language, role=Role(r.role))
+        r.id: domain.Contact(
+            id=r.id, name=r.name, email=r.email, language=r.language, role=domain.Role(r.role)
+        )
         for r in session.scalars(select(ContactRow))
     }
     groups = {
-        r.id: WorkingGroup(
+        r.id: domain.WorkingGroup(
             id=r.id, name=r.name, name_th=r.name_th, lead=r.lead, countries=tuple(r.countries or ())
         )
         for r in session.scalars(select(WorkingGroupRow))
     }
     consulates = {
-        r.country: Consulate(r.country, r.contact) for r in session.scalars(select(ConsulateRow))
+        r.country: domain.Consulate(r.country, r.contact)
+        for r in session.scalars(select(ConsulateRow))
     }
     mfa = session.get(MetaRow, MFA_KEY)
     by_country = _group_by_country(groups)
 
     # Plain column tuples, not ORM objects: this reads every row of the registry.
-    kinds = {k.value: k for k in AgreementKind}
-    agreements: dict[str, list[Agreement]] = defaultdict(list)
+    kinds = {k.value: k for k in domain.AgreementKind}
+    agreements: dict[str, list[domain.Agreement]] = defaultdict(list)
     t = AgreementRow.__table__.c
     query = select(t.partner_id, *(t[name] for name in _AGREEMENT_FIELDS))
     for pid, kind, signed_on, local_party, areas, *rest in session.execute(query):
         agreements[pid].append(
-            Agreement(kinds[kind], signed_on, local_party, tuple(areas or ()), *rest)
+            domain.Agreement(kinds[kind], signed_on, local_party, tuple(areas or ()), *rest)
         )
-    activities: dict[str, list[Activity]] = defaultdict(list)
+    activities: dict[str, list[domain.Activity]] = defaultdict(list)
     for pid_, day, title, kind in session.execute(
         select(ActivityRow.partner_id, ActivityRow.date, ActivityRow.title, ActivityRow.kind)
     ):
-        activities[pid_].append(Activity(day, title, kind))
+        activities[pid_].append(domain.Activity(day, title, kind))
 
     partners = {}
     p = PartnerRow.__table__.c
@@ -348,7 +340,7 @@ def load_registry(session: Session) -> Registry:
         mine.sort(key=lambda a: a.signed_on)
         done = activities.get(pid, [])
         done.sort(key=lambda a: a.date)
-        partners[pid] = Partner(
+        partners[pid] = domain.Partner(
             id=pid,
             name=name,
             name_th=name_th,
@@ -359,11 +351,11 @@ def load_registry(session: Session) -> Registry:
             activities=tuple(done),
         )
     deadlines = {
-        r.id: BudgetDeadline(**_scheduled_fields(r), notes=r.notes)
+        r.id: domain.BudgetDeadline(**_scheduled_fields(r), notes=r.notes)
         for r in session.scalars(select(BudgetDeadlineRow))
     }
     meetings = {
-        r.id: Meeting(
+        r.id: domain.Meeting(
             **_scheduled_fields(r),
             duration_minutes=r.duration_minutes,
             location=r.location,
@@ -371,7 +363,7 @@ def load_registry(session: Session) -> Registry:
         )
         for r in session.scalars(select(MeetingRow))
     }
-    return Registry(
+    return domain.Registry(
         contacts=contacts,
         working_groups=groups,
         consulates=consulates,
@@ -388,12 +380,12 @@ def _scheduled_fields(r: BudgetDeadlineRow | MeetingRow) -> dict[str, Any]:
         "id": r.id,
         "title": r.title,
         "title_th": r.title_th,
-        "recurrence": Recurrence(r.dtstart, r.rrule),
+        "recurrence": domain.Recurrence(r.dtstart, r.rrule),
         "working_groups": tuple(r.working_groups or ()),
     }
 
 
-def _group_by_country(groups: Mapping[str, WorkingGroup]) -> dict[str, str]:
+def _group_by_country(groups: Mapping[str, domain.WorkingGroup]) -> dict[str, str]:
     out: dict[str, str] = {}
     for group in groups.values():
         for country in group.countries:
