@@ -26,6 +26,7 @@ from jobs.budget_deadlines import occurrence_view
 from jobs.common import partner_view
 from jobs.dormant_partners import quiet_since, spell_start
 from scheduler.config import JobSettings
+from scheduler.dates.recurrence import parse_rule
 from scheduler.dates.thaidate import WorkingCalendar, years_between
 from scheduler.mail.invitation import Attendee, build_invitation, event_uid
 from scheduler.planning import (
@@ -158,9 +159,7 @@ def next_occurrence(meeting: Meeting, on_or_after: dt.date) -> dt.datetime | Non
     rec = meeting.recurrence
     if not rec.rrule:
         return rec.dtstart if rec.dtstart.date() >= on_or_after else None
-    from dateutil.rrule import rrulestr
-
-    rule: Any = rrulestr(rec.rrule.removeprefix("RRULE:"), dtstart=rec.dtstart)
+    rule = parse_rule(rec.rrule, rec.dtstart)
     found: dt.datetime | None = rule.after(dt.datetime.combine(on_or_after, dt.time.min),
                                            inc=True)
     return found

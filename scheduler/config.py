@@ -10,14 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from scheduler.dates.cron import CronError, parse_crontab
 from scheduler.errors import ConfigError
+from scheduler.problems import Fields, Problems, is_int, show
 
 JOB_NAMES = ("anniversaries", "budget-deadlines", "dormant-partners", "meeting-agendas")
 
@@ -31,7 +33,10 @@ DEFAULT_SCHEDULE: Mapping[str, str] = {
 
 def bundled_path(*parts: str) -> Path:
     """A file shipped with the package: in a wheel under scheduler/_data or _templates, in a
-    checkout at the top of the tree (where the default config.toml points)."""
+    checkout at the top of the tree (where the default config.toml points).
+
+    `parts` is "data" or "templates" then the path inside it, e.g. ("data", "chiang-mai.toml");
+    the file is not checked to exist. Raises KeyError for another first part."""
     here = Path(__file__).resolve().parent
     installed = {"data": here / "_data", "templates": here / "_templates"}
     checkout = {"data": here.parent / "data", "templates": here.parent / "templates" / "email"}
@@ -42,6 +47,9 @@ def bundled_path(*parts: str) -> Path:
 
 @dataclass(frozen=True)
 class SmtpSettings:
+    """[smtp]: where and how mail is handed over. Times are in seconds; `password_env` names
+    the environment variable holding the password (the file never holds it)."""
+
     host: str = "localhost"
     port: int = 25
     security: str = "none"
@@ -63,6 +71,9 @@ class SmtpSettings:
 
 @dataclass(frozen=True)
 class EmailSettings:
+    """[email]: "file" writes .eml files to `outbox_dir`, "smtp" sends; `sender` is the
+    From header ("Name <address@domain>")."""
+
     transport: str = "file"
     sender: str = "Chiang Mai International Affairs <intl@example.org>"
     outbox_dir: Path = Path("var/mail")
@@ -70,10 +81,13 @@ class EmailSettings:
 
     @property
     def sender_address(self) -> str:
+        """The bare address of `sender` ("intl@example.org")."""
         return parseaddr(self.sender)[1]
 
     @property
     def domain(self) -> str:
+        """The sender's domain, for Message-IDs and event UIDs ("sistercity.invalid" when the
+        address has none)."""
         return self.sender_address.rpartition("@")[2] or "sistercity.invalid"
 
 
@@ -90,6 +104,8 @@ class JobSettings:
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything config.toml says, checked, with paths made absolute."""
+
     path: Path | None  # the config file, or None for the packaged defaults
     database_url: str
     data_files: tuple[Path, ...]
@@ -102,14 +118,19 @@ class Settings:
 
     @property
     def label(self) -> str:
+        """How messages name the configuration: the file's name, or "(packaged defaults)"."""
         return self.path.name if self.path else "(packaged defaults)"
 
     @property
     def tz(self) -> ZoneInfo:
+        """`timezone` ([scheduler] timezone, an IANA name) as a tzinfo."""
         return ZoneInfo(self.timezone)
 
 
 def find_config(explicit: str | None) -> Path | None:
+    """The config file to read: `explicit` (--config), else $SISTERCITY_CONFIG, else
+    ./config.toml when it exists; None means the packaged defaults. Not checked to exist
+    (load_settings reports a missing file)."""
     if explicit:
         return Path(explicit)
     env = os.environ.get("SISTERCITY_CONFIG")
@@ -120,6 +141,12 @@ def find_config(explicit: str | None) -> Path | None:
 
 
 def load_settings(explicit: str | None = None) -> Settings:
+    """Read and check the config file that `find_config(explicit)` names.
+
+    Raises:
+        ConfigError: the file cannot be read, is not UTF-8 TOML, or has problems; the
+            message lists every problem, one per line (`config.toml: smtp.port: …`).
+    """
     path = find_config(explicit)
     if path is None:
         return _parse({}, label="(packaged defaults)", base=Path.cwd(), path=None)
@@ -136,85 +163,15 @@ def load_settings(explicit: str | None = None) -> Settings:
     return _parse(table, label=str(path), base=path.resolve().parent, path=path.resolve())
 
 
-T = TypeVar("T")
+def _days(section: Fields, key: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    """A non-empty list of lead days (whole days ≥ 0), longest first, without repeats."""
 
+    def check(v: Any) -> tuple[int, ...] | None:
+        if not isinstance(v, list) or not v or not all(is_int(d) and d >= 0 for d in v):
+            return None
+        return tuple(sorted(set(v), reverse=True))
 
-class _Section:
-    """Reads one table, collecting problems instead of stopping at the first."""
-
-    def __init__(self, owner: _Parser, name: str, table: Any) -> None:
-        self.owner, self.name = owner, name
-        if table is None:
-            table = {}
-        if not isinstance(table, dict):
-            owner.problem(name, f"expected a table, got {_show(table)}")
-            table = {}
-        self.table: dict[str, Any] = table
-        self.seen: set[str] = set()
-
-    def get(self, key: str, default: T, check: Callable[[Any], T | None], expected: str) -> T:
-        self.seen.add(key)
-        if key not in self.table:
-            return default
-        value = self.table[key]
-        result = check(value)
-        if result is None:
-            self.owner.problem(f"{self.name}.{key}", f"expected {expected}, got {_show(value)}")
-            return default
-        return result
-
-    def text(self, key: str, default: str) -> str:
-        return self.get(key, default, lambda v: v if isinstance(v, str) else None, "a string")
-
-    def integer(self, key: str, default: int, minimum: int = 0) -> int:
-        def check(v: Any) -> int | None:
-            ok = isinstance(v, int) and not isinstance(v, bool) and v >= minimum
-            return v if ok else None
-
-        return self.get(key, default, check, f"an integer ≥ {minimum}")
-
-    def boolean(self, key: str, default: bool) -> bool:
-        return self.get(key, default, lambda v: v if isinstance(v, bool) else None, "true or false")
-
-    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
-        expected = " or ".join(f'"{c}"' for c in choices)
-        return self.get(key, default, lambda v: v if v in choices else None, expected)
-
-    def days(self, key: str, default: tuple[int, ...]) -> tuple[int, ...]:
-        def check(v: Any) -> tuple[int, ...] | None:
-            if not isinstance(v, list) or not v:
-                return None
-            if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in v):
-                return None
-            return tuple(sorted(set(v), reverse=True))
-
-        return self.get(key, default, check, "a non-empty list of whole days ≥ 0")
-
-    def done(self) -> None:
-        for key in self.table:
-            if key not in self.seen:
-                self.owner.problem(f"{self.name}.{key}", "unknown key")
-
-
-class _Parser:
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.problems: list[str] = []
-
-    def problem(self, key: str, text: str) -> None:
-        self.problems.append(f"{self.label}: {key}: {text}")
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    return str(value)
+    return section.value(key, default, check, "a non-empty list of whole days ≥ 0")
 
 
 def _resolve(base: Path, value: str) -> Path:
@@ -233,39 +190,39 @@ def _resolve_db_url(base: Path, url: str) -> str:
 
 
 def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) -> Settings:
-    p = _Parser(label)
+    p = Problems(label)
     known = {"database", "data", "email", "smtp", "scheduler", "schedule", "jobs"}
     for key in table:
         if key not in known:
-            p.problem(key, "unknown section")
+            p.add(key, "unknown section")
 
-    database = _Section(p, "database", table.get("database"))
+    database = Fields(p, "database", table.get("database"))
     url = database.text("url", "sqlite:///var/sistercity.db")
     if not (url.startswith("sqlite:") or url.startswith("postgresql")):
-        p.problem(
+        p.add(
             "database.url",
             f'unsupported database "{url}" (use sqlite:/// or postgresql+psycopg://)',
         )
     database.done()
 
-    data = _Section(p, "data", table.get("data"))
+    data = Fields(p, "data", table.get("data"))
     default_files = [str(bundled_path("data", "chiang-mai.toml"))]
 
     def check_files(v: Any) -> list[str] | None:
         return v if isinstance(v, list) and all(isinstance(f, str) for f in v) else None
 
-    files = data.get("files", default_files, check_files, "a list of file paths")
+    files = data.value("files", default_files, check_files, "a list of file paths")
     data.done()
 
     email = _parse_email(p, table.get("email"), base)
     smtp = _parse_smtp(p, table.get("smtp"), base)
 
-    sched = _Section(p, "scheduler", table.get("scheduler"))
+    sched = Fields(p, "scheduler", table.get("scheduler"))
     tz = sched.text("timezone", "Asia/Bangkok")
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        p.problem("scheduler.timezone", f'unknown time zone "{tz}"')
+        p.add("scheduler.timezone", f'unknown time zone "{tz}"')
         tz = "Asia/Bangkok"
 
     def check_dates(v: Any) -> tuple[dt.date, ...] | None:
@@ -275,33 +232,27 @@ def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) 
         return tuple(v) if ok else None
 
     no_dates: tuple[dt.date, ...] = ()
-    extra = sched.get("extra_holidays", no_dates, check_dates, "a list of TOML dates")
+    extra = sched.value("extra_holidays", no_dates, check_dates, "a list of TOML dates")
     sched.done()
 
     schedule = _parse_schedule(p, table.get("schedule"))
     jobs = _parse_jobs(p, table.get("jobs"))
 
-    if p.problems:
-        raise ConfigError("\n".join(p.problems))
+    p.raise_if_any(ConfigError)
     return Settings(
         path=path,
         database_url=_resolve_db_url(base, url),
         data_files=tuple(_resolve(base, f) for f in files),
-        email=email,
-        smtp=smtp,
-        timezone=tz,
-        extra_holidays=extra,
-        schedule=schedule,
-        jobs=jobs,
+        email=email, smtp=smtp, timezone=tz, extra_holidays=extra, schedule=schedule, jobs=jobs,
     )
 
 
-def _parse_email(p: _Parser, raw: Any, base: Path) -> EmailSettings:
-    s = _Section(p, "email", raw)
+def _parse_email(p: Problems, raw: Any, base: Path) -> EmailSettings:
+    s = Fields(p, "email", raw)
     transport = s.choice("transport", "file", ("file", "smtp"))
     sender = s.text("from", EmailSettings.sender)
     if "\r" in sender or "\n" in sender or "@" not in parseaddr(sender)[1]:
-        p.problem("email.from", f'expected "Name <address@domain>", got {_show(sender)}')
+        p.add("email.from", f'expected "Name <address@domain>", got {show(sender)}')
     outbox = s.text("outbox_dir", "var/mail")
     templates = s.text("templates_dir", "")
     s.done()
@@ -313,12 +264,12 @@ def _parse_email(p: _Parser, raw: Any, base: Path) -> EmailSettings:
     )
 
 
-def _parse_smtp(p: _Parser, raw: Any, base: Path) -> SmtpSettings:
-    s = _Section(p, "smtp", raw)
+def _parse_smtp(p: Problems, raw: Any, base: Path) -> SmtpSettings:
+    s = Fields(p, "smtp", raw)
     d = SmtpSettings()
     port = s.integer("port", d.port, minimum=1)
     if port > 65535:
-        p.problem("smtp.port", f"expected a port number 1–65535, got {port}")
+        p.add("smtp.port", f"expected a port number 1–65535, got {port}")
     cafile = s.text("cafile", "")
     result = SmtpSettings(
         host=s.text("host", d.host),
@@ -337,9 +288,8 @@ def _parse_smtp(p: _Parser, raw: Any, base: Path) -> SmtpSettings:
         verify_tls=s.boolean("verify_tls", d.verify_tls),
         cafile=_resolve(base, cafile) if cafile else None,
     )
-    if "password" in s.table:
-        s.seen.add("password")
-        p.problem(
+    if s.has("password"):
+        p.add(
             "smtp.password",
             "the password is never kept in the file: set password_env "
             "to the name of an environment variable that holds it",
@@ -348,39 +298,34 @@ def _parse_smtp(p: _Parser, raw: Any, base: Path) -> SmtpSettings:
     return result
 
 
-def _parse_schedule(p: _Parser, raw: Any) -> dict[str, str]:
-    from scheduler.dates.cron import CronError, parse_crontab
-
-    s = _Section(p, "schedule", raw)
+def _parse_schedule(p: Problems, raw: Any) -> dict[str, str]:
+    s = Fields(p, "schedule", raw)
     schedule = dict(DEFAULT_SCHEDULE)
     for job in JOB_NAMES:
         expr = s.text(job, DEFAULT_SCHEDULE[job])
         try:
             parse_crontab(expr)
         except CronError as exc:
-            p.problem(f"schedule.{job}", str(exc))
+            p.add(f"schedule.{job}", str(exc))
             continue
         schedule[job] = expr
     s.done()
     return schedule
 
 
-def _parse_jobs(p: _Parser, raw: Any) -> JobSettings:
-    jobs = _Section(p, "jobs", raw)
-    for key in jobs.table:
-        if key in JOB_NAMES:
-            jobs.seen.add(key)
+def _parse_jobs(p: Problems, raw: Any) -> JobSettings:
+    jobs = Fields(p, "jobs", raw)
     d = JobSettings()
-    ann = _Section(p, "jobs.anniversaries", jobs.table.get("anniversaries"))
-    bud = _Section(p, "jobs.budget-deadlines", jobs.table.get("budget-deadlines"))
-    dor = _Section(p, "jobs.dormant-partners", jobs.table.get("dormant-partners"))
-    mee = _Section(p, "jobs.meeting-agendas", jobs.table.get("meeting-agendas"))
+    ann = Fields(p, "jobs.anniversaries", jobs.raw("anniversaries"))
+    bud = Fields(p, "jobs.budget-deadlines", jobs.raw("budget-deadlines"))
+    dor = Fields(p, "jobs.dormant-partners", jobs.raw("dormant-partners"))
+    mee = Fields(p, "jobs.meeting-agendas", jobs.raw("meeting-agendas"))
     result = JobSettings(
-        anniversary_lead_days=ann.days("lead_days", d.anniversary_lead_days),
-        deadline_lead_days=bud.days("lead_days", d.deadline_lead_days),
+        anniversary_lead_days=_days(ann, "lead_days", d.anniversary_lead_days),
+        deadline_lead_days=_days(bud, "lead_days", d.deadline_lead_days),
         dormant_after_days=dor.integer("after_days", d.dormant_after_days, minimum=1),
         dormant_repeat_days=dor.integer("repeat_days", d.dormant_repeat_days, minimum=1),
-        meeting_lead_days=mee.days("lead_days", d.meeting_lead_days),
+        meeting_lead_days=_days(mee, "lead_days", d.meeting_lead_days),
         meeting_horizon_days=mee.integer("horizon_days", d.meeting_horizon_days),
         loi_review_years=mee.integer("loi_review_years", d.loi_review_years),
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scheduler.config import JobSettings
+from scheduler.dates.recurrence import parse_rule
 from scheduler.dates.thaidate import WorkingCalendar
 from scheduler.registry.domain import Contact, Recurrence, Registry
 
@@ -143,9 +144,7 @@ def occurrences(rec: Recurrence, start: dt.date, end: dt.date) -> list[dt.dateti
     """Occurrences (local wall time) whose date lies in [start, end]."""
     if not rec.rrule:
         return [rec.dtstart] if start <= rec.dtstart.date() <= end else []
-    from dateutil.rrule import rrulestr
-
-    rule: Any = rrulestr(rec.rrule.removeprefix("RRULE:"), dtstart=rec.dtstart)
+    rule = parse_rule(rec.rrule, rec.dtstart)
     lo = dt.datetime.combine(start, dt.time.min)
     hi = dt.datetime.combine(end, dt.time.max)
     return list(rule.between(lo, hi, inc=True))

@@ -14,6 +14,7 @@ one error listing them all (exit status 2 at the command line, a 4xx page on the
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -72,16 +73,24 @@ class Problems:
             raise error("\n".join(self.lines()))
 
 
+#: Strings longer than this are cut in messages (a hostile file may hold megabytes in one key).
+SHOW_MAX = 60
+
+
 def show(value: Any) -> str:
-    """A value as a user wrote it, for "expected …, got …" (strings quoted, TOML spelling)."""
+    """A value as a user wrote it, for "expected …, got …": strings quoted (cut to
+    SHOW_MAX characters with "..."), booleans and date-times in TOML spelling, tables and
+    lists named rather than printed."""
     if isinstance(value, str):
-        return f'"{value}"'
+        return f'"{value}"' if len(value) < SHOW_MAX else f'"{value[:SHOW_MAX - 3]}..."'
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
         return "a table"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, dt.datetime):
+        return f"the date-time {value.isoformat()}"
     return str(value)
 
 

@@ -68,6 +68,12 @@ def test_environment_variable_names_the_config(
         ),
         ('[database]\nurl = "mysql://x"', 'database.url: unsupported database "mysql://x"'),
         ("[smtp]\nprot = 25", "smtp.prot: unknown key"),
+        (
+            "[smtp]\nhost = 2020-01-01T08:00:00",
+            "smtp.host: expected a string, got the date-time 2020-01-01T08:00:00",
+        ),
+        ("[jobs]\nanniversaries = 5", "jobs.anniversaries: expected a table, got 5"),
+        ("[jobs]\nfrobnicate = 5", "jobs.frobnicate: unknown key"),
         ("[smpt]\nport = 25", "smpt: unknown section"),
         ('[smtp]\npassword = "hunter2"', "smtp.password: the password is never kept in the file"),
         ("[smtp\nport = 25", "config.toml: not valid TOML"),

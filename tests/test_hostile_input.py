@@ -138,6 +138,33 @@ def test_any_as_of_value(value: str) -> None:
             "partner[0].agreement[0].expires_on: is before signed_on",
         ),
         ("[[partner]]\nid = 5", "partner[0].id: expected a string, got 5"),
+        (
+            '[[budget_deadline]]\nid = "d"\ntitle = "T"\ndtstart = 2018-01-01\n'
+            'rrule = "FREQ=SOMETIMES"',
+            'budget_deadline[0].rrule: "FREQ=SOMETIMES" is not an RFC 5545 RRULE: ',
+        ),
+        (
+            '[[budget_deadline]]\nid = "d"\ntitle = "T"\ndue_on = 2018-01-15T09:00:00',
+            "budget_deadline[0].due_on: expected a TOML date such as 2018-01-15 (unquoted), "
+            "got the date-time 2018-01-15T09:00:00",
+        ),
+        (  # a long value is cut in the message, not echoed whole
+            '[[meeting]]\nid = "m"\ntitle = "T"\nstarts_at = 2018-01-01T09:00:00\n'
+            'duration_minutes = "' + "9" * 500 + '"',
+            'meeting[0].duration_minutes: expected a whole number 1–1440, got "'
+            + "9" * 57 + '..."',
+        ),
+        (  # not in the SPEC's dataset format (it was stored and never used)
+            '[[partner]]\nid = "x"\nname = "x"\ncountry = "JP"\ntimezone = "Asia/Tokyo"',
+            "partner[0].timezone: unknown key",
+        ),
+        (
+            '[[partner]]\nid = "x"\nname = "x"\ncountry = "JP"\n[[partner.agreement]]\n'
+            'kind = "mou"\nsigned_on = 2018-01-15\n[[partner.agreement]]\n'
+            'kind = "mou"\nsigned_on = 2018-01-15',
+            "partner[0].agreement[1]: the same agreement (kind, signed_on, local_party) is "
+            "listed twice",
+        ),
         ('partner = "x"', "partner: expected [[partner]] tables"),
     ],
 )

@@ -286,3 +286,15 @@ def test_the_same_agreement_twice_in_one_upsert_is_stored_once(tmp_path: Path) -
     with sqlite3.connect(tmp_path / "x.db") as conn:
         rows = conn.execute("SELECT areas FROM agreements").fetchall()
     assert [json.loads(r[0]) for r in rows] == [["tourism", "education"]]
+
+
+def test_one_rrule_reader_for_load_and_planning() -> None:
+    import datetime as dt
+
+    from scheduler.dates.recurrence import parse_rule
+
+    start = dt.datetime(2018, 1, 15, 9, 30)
+    rule = parse_rule("RRULE:FREQ=YEARLY;COUNT=3", start)
+    assert list(rule) == [start.replace(year=y) for y in (2018, 2019, 2020)]
+    with pytest.raises(ValueError, match=r'^"FREQ=SOMETIMES" is not an RFC 5545 RRULE: '):
+        parse_rule("FREQ=SOMETIMES", start)

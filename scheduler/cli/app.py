@@ -265,9 +265,9 @@ def activity() -> None:
 def activity_add(c: Context, partner: str, day: dt.date, title: str, kind: str) -> None:
     """Record an activity with PARTNER (its id); it ends a dormant spell."""
     from scheduler.db.models import PartnerRow
-    from scheduler.registry.dataset import unsafe_text
     from scheduler.registry.domain import Activity
     from scheduler.registry.store import add_activities
+    from scheduler.registry.validate import unsafe_text
 
     for name, value in (("--title", title), ("--kind", kind)):
         reason = unsafe_text(value)

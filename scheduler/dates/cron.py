@@ -31,11 +31,13 @@ _ITEM = re.compile(r"^(\*|[0-9a-z]+(?:-[0-9a-z]+)?)(?:/([0-9]+))?$")
 
 
 class CronError(ValueError):
-    pass
+    """A crontab expression that cannot be read; the message names the field and why."""
 
 
 @dataclass(frozen=True)
 class Crontab:
+    """Five checked crontab fields, in APScheduler's spelling (day of week by name)."""
+
     minute: str
     hour: str
     day: str
@@ -44,6 +46,7 @@ class Crontab:
 
     @property
     def both_days_restricted(self) -> bool:
+        """Day of month and day of week both given: crontab fires when EITHER matches."""
         return self.day != "*" and self.day_of_week != "*"
 
 
@@ -84,7 +87,12 @@ def _expand(field: str, name: str, low: int, high: int) -> set[int]:
 
 
 def parse_crontab(expr: str) -> Crontab:
-    """Read five crontab fields; raise CronError with a readable reason."""
+    """Read five crontab fields ("m h dom mon dow", crontab's meaning: 0 and 7 are Sunday).
+
+    Raises:
+        CronError: not five fields, or a field out of range or unreadable (the message names
+            the field, e.g. "hour: 25 is outside 0–23").
+    """
     parts = expr.lower().split()
     if len(parts) != 5:
         raise CronError(f'"{expr}" is not a crontab expression (five fields: m h dom mon dow)')
@@ -98,6 +106,13 @@ def parse_crontab(expr: str) -> Crontab:
 
 
 def build_trigger(expr: str, timezone: dt.tzinfo) -> BaseTrigger:
+    """An APScheduler trigger firing as crontab would for `expr`, in wall time of `timezone`.
+
+    Raises:
+        CronError: as parse_crontab.
+    """
+    # APScheduler is imported only when a trigger is built: `sistercity --help` and config
+    # checking do not pay for it.
     from apscheduler.triggers.combining import OrTrigger
     from apscheduler.triggers.cron import CronTrigger
 
@@ -121,7 +136,12 @@ def build_trigger(expr: str, timezone: dt.tzinfo) -> BaseTrigger:
 def next_fire_times(
     expr: str, timezone: dt.tzinfo, after: dt.datetime, count: int
 ) -> list[dt.datetime]:
-    """The next `count` fire times strictly after `after` (for tests and `status`)."""
+    """The next `count` fire times (aware, in `timezone`) strictly after `after` (an aware
+    datetime), fewer if the expression stops firing; for tests and `status`.
+
+    Raises:
+        CronError: as parse_crontab.
+    """
     trigger = build_trigger(expr, timezone)
     times: list[dt.datetime] = []
     previous: dt.datetime | None = None

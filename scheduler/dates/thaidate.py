@@ -7,6 +7,18 @@ Conventions used throughout:
 * Thai fiscal year FY N (a BE year) runs from 1 October of CE year N - 544 to
   30 September of CE year N - 543, e.g. FY2561 = 2017-10-01 .. 2018-09-30.
 * All ``date`` objects are proleptic Gregorian CE dates; BE only ever appears in text.
+
+Sources (the Thai government calendar, as offices write it):
+
+* Buddhist Era = CE + 543: the Thai solar calendar, whose year has begun on 1 January since
+  BE 2484 (CE 1941). Before that the Thai year began on 1 April, so January-March dates before
+  1941 were written one BE year lower; this module applies + 543 throughout (no agreement or
+  deadline it handles is that old).
+* The fiscal year: the Budget Procedures Act (พระราชบัญญัติวิธีการงบประมาณ), a fiscal year
+  from 1 October to 30 September named by the BE year in which it ends.
+* Holidays: the official public holidays and the government (civil service) holidays that the
+  cabinet declares each year, as the ``holidays`` package records them for Thailand.
+* Month abbreviations: CLDR (via babel), the standard Thai abbreviations (ม.ค., ก.พ., …).
 """
 
 from __future__ import annotations
@@ -61,7 +73,10 @@ _FLEXIBLE_HINT = "expected YYYY-MM-DD or DD/MM/YYYY"
 
 
 def be_year(ce_year: int) -> int:
-    """Return the Buddhist Era year for a Common Era year (``be_year(2018) == 2561``)."""
+    """Return the Buddhist Era year for a Common Era year (``be_year(2018) == 2561``).
+
+    Source: the Thai solar calendar, BE = CE + 543 (see the module notes). Never raises.
+    """
     return ce_year + BE_OFFSET
 
 
@@ -69,6 +84,7 @@ def fiscal_year(d: date) -> int:
     """Return the Thai fiscal year (as a BE year) that contains ``d``.
 
     ``fiscal_year(date(2017, 9, 30)) == 2560`` and ``fiscal_year(date(2017, 10, 1)) == 2561``.
+    Source: the Budget Procedures Act (FY from 1 October, named by the BE year it ends in).
     """
     return be_year(d.year) + (1 if d.month >= _FY_FIRST_MONTH else 0)
 
@@ -76,8 +92,9 @@ def fiscal_year(d: date) -> int:
 def fiscal_year_bounds(fy_be: int) -> tuple[date, date]:
     """Return the first and last day (CE dates, both inclusive) of fiscal year ``fy_be`` (BE).
 
-    ``fiscal_year_bounds(2561) == (date(2017, 10, 1), date(2018, 9, 30))``.
-    Raises ``ValueError`` when either bound would fall outside the range ``date`` supports.
+    ``fiscal_year_bounds(2561) == (date(2017, 10, 1), date(2018, 9, 30))``; source as for
+    :func:`fiscal_year`. Raises ``ValueError`` when either bound would fall outside the range
+    ``date`` supports.
     """
     start_year = fy_be - BE_OFFSET - 1
     end_year = fy_be - BE_OFFSET
@@ -217,7 +234,11 @@ def years_between(start: date, end: date) -> int:
 
 class WorkingCalendar:
     """Thai public + government holidays (holidays.TH(categories=(PUBLIC, GOVERNMENT))) plus
-    extra dates.
+    extra dates: the working days of a Thai government office.
+
+    Source: the official holidays and the cabinet's yearly government-holiday resolutions as
+    the ``holidays`` package records them; `extra_holidays` ([scheduler] extra_holidays in
+    config.toml) covers days it does not know yet, such as a bridge holiday announced late.
 
     A working day is Monday to Friday and neither an official holiday (including substitution
     days such as "Songkran Festival (in lieu)" and cabinet-declared bridge holidays, as far as

@@ -1,24 +1,24 @@
-"""Dataset files (TOML): validate everything, then upsert in one transaction.
+"""Dataset files (TOML, the SPEC's format) → one validated Batch, which the store then
+upserts in one transaction (scheduler.registry.store).
 
 Problems are collected, not raised one by one, so a user fixes a file in one pass:
 `chiang-mai.toml: partner[2].agreement[0].signed_on: expected a TOML date, got "2019-02-30"`.
-Upserts never delete; records match by id, agreements by (partner, kind, signing date, local
-party), activities by (partner, date, title), and only the keys a file mentions are written.
+Each record keeps the keys its table gave, so that an upsert writes only those; what a single
+value may be (safe text, slugs, emails, country codes) is decided in registry/validate.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from scheduler.dates.recurrence import parse_rule
 from scheduler.errors import DataError
+from scheduler.problems import MISSING, Problems, show
 from scheduler.registry.domain import (
     LANGUAGES,
     Activity,
@@ -34,39 +34,18 @@ from scheduler.registry.domain import (
     Role,
     WorkingGroup,
 )
-
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-# A dot-atom local part (no leading, trailing or double dots) and a hostname with a dot.
-EMAIL = re.compile(
-    rf"^{_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
-MAX_TEXT = 2000
-# Control characters break mail headers and files; bidi overrides make names lie on screen.
-_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+from scheduler.registry.validate import Record, valid_email
 
 
-def unsafe_text(value: str) -> str | None:
-    """Why `value` may not be stored as dataset text, or None when it may."""
-    match = _FORBIDDEN.search(value)
-    if match:
-        return f"contains a control character (U+{ord(match.group()):04X})"
-    if len(value) > MAX_TEXT:
-        return f"is longer than {MAX_TEXT} characters"
-    return None
+@dataclass(frozen=True)
+class Origin:
+    """Where a record was read: the file's name and the record's path in it."""
 
+    file: str
+    path: str
 
-@cache
-def country_codes() -> frozenset[str]:
-    from babel import Locale
-
-    codes = {str(c) for c in Locale("en").territories if len(str(c)) == 2 and str(c).isalpha()}
-    return frozenset(codes - {"ZZ", "EU", "EZ", "UN", "QO"})
-
-
-def valid_email(value: str) -> bool:
-    return len(value) <= 254 and EMAIL.match(value) is not None
+    def __str__(self) -> str:
+        return f"{self.file}: {self.path}"
 
 
 @dataclass
@@ -77,22 +56,10 @@ class Batch:
     groups: dict[str, tuple[WorkingGroup, frozenset[str]]] = field(default_factory=dict)
     consulates: dict[str, Consulate] = field(default_factory=dict)
     mfa_contact: str | None = None
-    mfa_origin: str = "mfa"
+    mfa_origin: Origin = Origin("", "mfa")
     partners: dict[str, tuple[Partner, frozenset[str]]] = field(default_factory=dict)
     deadlines: dict[str, tuple[BudgetDeadline, frozenset[str]]] = field(default_factory=dict)
     meetings: dict[str, tuple[Meeting, frozenset[str]]] = field(default_factory=dict)
-
-    def counts(self) -> dict[str, int]:
-        return {
-            "contacts": len(self.contacts),
-            "working groups": len(self.groups),
-            "consulates": len(self.consulates),
-            "partners": len(self.partners),
-            "agreements": sum(len(p.agreements) for p, _ in self.partners.values()),
-            "activities": sum(len(p.activities) for p, _ in self.partners.values()),
-            "budget deadlines": len(self.deadlines),
-            "meetings": len(self.meetings),
-        }
 
 
 @dataclass(frozen=True)
@@ -103,226 +70,40 @@ class Known:
     groups: frozenset[str] = frozenset()
 
 
-_MISSING = object()
-
-
-class _Record:
-    """One table of a dataset file being read; problems go to the shared list."""
-
-    def __init__(self, reader: _Reader, path: str, table: Mapping[str, Any]) -> None:
-        self.reader, self.path, self.table = reader, path, table
-        self.seen: set[str] = set()
-
-    def problem(self, key: str, text: str) -> None:
-        self.reader.problem(f"{self.path}.{key}" if key else self.path, text)
-
-    def raw(self, key: str) -> Any:
-        self.seen.add(key)
-        return self.table.get(key, _MISSING)
-
-    def _typed(self, key: str, required: bool, check: Callable[[Any], bool], what: str) -> Any:
-        value = self.raw(key)
-        if value is _MISSING:
-            if required:
-                self.problem(key, "missing")
-            return None
-        if not check(value):
-            self.problem(key, f"expected {what}, got {_show(value)}")
-            return None
-        return value
-
-    def text(self, key: str, *, required: bool = False, default: str = "") -> str:
-        value = self._typed(key, required, lambda v: isinstance(v, str), "a string")
-        if value is None:
-            return default
-        reason = unsafe_text(value)
-        if reason:
-            self.problem(key, reason)
-            return default
-        if required and not value.strip():
-            self.problem(key, "must not be empty")
-        return str(value)
-
-    def slug(self, key: str, *, required: bool = True) -> str:
-        value = self.text(key, required=required)
-        if value and not SLUG.match(value):
-            self.problem(key, f'"{value}" is not a lowercase slug (a-z, 0-9 and single hyphens)')
-        return value
-
-    def texts(self, key: str) -> tuple[str, ...]:
-        value = self._typed(key, False, _is_str_list, "a list of strings")
-        if value is None:
-            return ()
-        for item in value:
-            reason = unsafe_text(item)
-            if reason:
-                self.problem(key, reason)
-                return ()
-        return tuple(value)
-
-    def date(self, key: str, *, required: bool = False) -> dt.date | None:
-        value = self._typed(key, required, _is_date, "a TOML date such as 2018-01-15 (unquoted)")
-        return value if isinstance(value, dt.date) else None
-
-    def local_datetime(self, key: str, *, required: bool = False) -> dt.datetime | None:
-        """A TOML local date-time or date (midnight); offsets are refused (times are local)."""
-        value = self.raw(key)
-        if value is _MISSING:
-            if required:
-                self.problem(key, "missing")
-            return None
-        if isinstance(value, dt.datetime):
-            if value.tzinfo is not None:
-                self.problem(
-                    key,
-                    "expected a local date-time without an offset "
-                    "(times are in scheduler.timezone)",
-                )
-                return None
-            return value
-        if isinstance(value, dt.date):
-            return dt.datetime.combine(value, dt.time())
-        if isinstance(value, dt.time):
-            self.problem(key, f"expected a date or date-time, got a time {value}")
-            return None
-        self.problem(
-            key, f"expected a TOML date-time such as 2017-11-15T09:30:00, got {_show(value)}"
-        )
-        return None
-
-    def integer(self, key: str, default: int, minimum: int, maximum: int) -> int:
-        value = self._typed(
-            key,
-            False,
-            lambda v: isinstance(v, int) and not isinstance(v, bool) and minimum <= v <= maximum,
-            f"a whole number {minimum}–{maximum}",
-        )
-        return default if value is None else int(value)
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self._typed(key, False, lambda v: isinstance(v, bool), "true or false")
-        return default if value is None else bool(value)
-
-    def choice(self, key: str, choices: Iterable[str], *, default: str | None = None) -> str:
-        options = tuple(choices)
-        value = self.raw(key)
-        if value is _MISSING:
-            if default is None:
-                self.problem(key, "missing")
-                return options[0]
-            return default
-        if value not in options:
-            self.problem(key, f"expected one of {', '.join(options)}, got {_show(value)}")
-            return default or options[0]
-        return str(value)
-
-    def country(self, key: str) -> str:
-        value = self.text(key, required=True)
-        if value and value not in country_codes():
-            self.problem(key, f'"{value}" is not an ISO 3166-1 alpha-2 country code (e.g. "CN")')
-        return value
-
-    def countries(self, key: str) -> tuple[str, ...]:
-        values = self.texts(key)
-        for value in values:
-            if value not in country_codes():
-                self.problem(key, f'"{value}" is not an ISO 3166-1 alpha-2 country code')
-        return values
-
-    def present(self) -> frozenset[str]:
-        return frozenset(self.table)
-
-    def done(self) -> None:
-        for key in self.table:
-            if key not in self.seen:
-                self.problem(key, "unknown key")
-
-
-def _is_str_list(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) for v in value)
-
-
-def _is_date(value: Any) -> bool:
-    return isinstance(value, dt.date) and not isinstance(value, dt.datetime)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return f'"{value}"' if len(value) < 60 else f'"{value[:57]}..."'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dt.datetime):
-        return f"the date-time {value.isoformat()}"
-    return str(value)
-
-
-class _Reader:
-    def __init__(self, label: str, problems: list[str]) -> None:
-        self.label = label
-        self.problems = problems
-
-    def problem(self, where: str, text: str) -> None:
-        self.problems.append(f"{self.label}: {where}: {text}")
-
-    def tables(self, doc: Mapping[str, Any], key: str) -> list[tuple[str, Mapping[str, Any]]]:
-        value = doc.get(key, [])
-        if not isinstance(value, list):
-            self.problem(key, f"expected [[{key}]] tables, got {_show(value)}")
-            return []
-        out: list[tuple[str, Mapping[str, Any]]] = []
-        for i, table in enumerate(value):
-            if isinstance(table, dict):
-                out.append((f"{key}[{i}]", table))
-            else:
-                self.problem(f"{key}[{i}]", f"expected a table, got {_show(table)}")
-        return out
-
-
 def read_files(paths: Iterable[Path], known: Known = Known()) -> Batch:
-    """Parse and validate dataset files; raise DataError listing every problem."""
-    problems: list[str] = []
+    """Parse and validate dataset files (TOML, in the SPEC's format) into one batch; ids may
+    refer to records of any of the files or to `known` ones already in the database.
+
+    Raises:
+        DataError: every problem of every file, one per line (`file: key: what`), in the
+            order found; nothing is returned then.
+    """
+    problems = Problems("")
     batch = Batch()
-    origins: dict[tuple[str, str], str] = {}  # (kind, id) -> where first defined
+    origins: dict[tuple[str, str], Origin] = {}  # (kind, id) -> where first defined
     for path in paths:
         label = path.name
         try:
             raw = path.read_bytes()
         except OSError as exc:
-            problems.append(f"{path}: cannot read: {exc.strerror}")
+            problems.add("", f"cannot read: {exc.strerror}", where=str(path))
             continue
         try:
             doc = tomllib.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            problems.append(f"{label}: not UTF-8 text (byte {exc.start})")
+            problems.add("", f"not UTF-8 text (byte {exc.start})", where=label)
             continue
         except tomllib.TOMLDecodeError as exc:
-            problems.append(f"{label}: not valid TOML: {exc}")
+            problems.add("", f"not valid TOML: {exc}", where=label)
             continue
         if not doc:
-            problems.append(f"{label}: the file holds no records (an empty or wrong file?)")
+            problems.add("", "the file holds no records (an empty or wrong file?)", where=label)
             continue
-        _read_doc(_Reader(label, problems), doc, batch, origins)
+        _File(problems, label, origins).read(doc, batch)
     _check_references(batch, known, origins, problems)
     if problems:
-        raise DataError(problems)
+        raise DataError(problems.lines())
     return batch
-
-
-def _claim(
-    reader: _Reader, origins: dict[tuple[str, str], str], kind: str, ident: str, where: str
-) -> bool:
-    if not ident:
-        return False
-    first = origins.get((kind, ident))
-    if first is not None:
-        reader.problem(f"{where}.id", f'duplicate {kind} id "{ident}" (first at {first})')
-        return False
-    origins[(kind, ident)] = f"{reader.label}: {where}"
-    return True
 
 
 _KNOWN_TABLES = (
@@ -335,48 +116,130 @@ _KNOWN_TABLES = (
     "meeting",
 )
 
+# A reader of one kind of record: the record and the keys its table gave.
+_ReadRecord = Callable[[Record], tuple[Any, frozenset[str]]]
 
-def _read_doc(
-    r: _Reader, doc: Mapping[str, Any], batch: Batch, origins: dict[tuple[str, str], str]
-) -> None:
-    for key in doc:
-        if key not in _KNOWN_TABLES:
-            r.problem(key, "unknown key")
-    # (table, kind for messages, reader, where the records go)
-    readers: list[tuple[str, str, Callable[[_Record], tuple[Any, frozenset[str]]], dict[str, Any]]]
-    readers = [
-        ("contact", "contact", _read_contact, batch.contacts),
-        ("working_group", "working group", _read_group, batch.groups),
-        ("partner", "partner", _read_partner, batch.partners),
-        ("budget_deadline", "budget deadline", _read_deadline, batch.deadlines),
-        ("meeting", "meeting", _read_meeting, batch.meetings),
-    ]
-    for table_name, kind, read, target in readers:
-        for where, table in r.tables(doc, table_name):
-            record, present = read(_Record(r, where, table))
-            if _claim(r, origins, kind, record.id, where):
-                target[record.id] = (record, present)
-    for where, table in r.tables(doc, "consulate"):
-        rec = _Record(r, where, table)
-        consulate = Consulate(country=rec.country("country"), contact=rec.slug("contact"))
+
+class _File:
+    """One dataset file being read; its problems go to the load's shared list."""
+
+    def __init__(
+        self, problems: Problems, label: str, origins: dict[tuple[str, str], Origin]
+    ) -> None:
+        self.problems, self.label, self.origins = problems, label, origins
+
+    def problem(self, path: str, text: str) -> None:
+        self.problems.add(path, text, where=self.label)
+
+    def record(self, path: str, table: Mapping[str, Any]) -> Record:
+        return Record(self.problems, path, table, where=self.label)
+
+    def tables(self, doc: Mapping[str, Any], key: str) -> list[Record]:
+        """The [[key]] tables of the file, as records (`key[i]`)."""
+        value = doc.get(key, [])
+        if not isinstance(value, list):
+            self.problem(key, f"expected [[{key}]] tables, got {show(value)}")
+            return []
+        out: list[Record] = []
+        for i, table in enumerate(value):
+            if isinstance(table, dict):
+                out.append(self.record(f"{key}[{i}]", table))
+            else:
+                self.problem(f"{key}[{i}]", f"expected a table, got {show(table)}")
+        return out
+
+    def claim(self, kind: str, ident: str, path: str) -> bool:
+        """Whether `ident` is a new id of `kind` (a duplicate is a problem)."""
+        if not ident:
+            return False
+        first = self.origins.get((kind, ident))
+        if first is not None:
+            self.problem(f"{path}.id", f'duplicate {kind} id "{ident}" (first at {first})')
+            return False
+        self.origins[(kind, ident)] = Origin(self.label, path)
+        return True
+
+    def read(self, doc: Mapping[str, Any], batch: Batch) -> None:
+        """Every record of the file into `batch`."""
+        for key in doc:
+            if key not in _KNOWN_TABLES:
+                self.problem(key, "unknown key")
+        # (table, kind for messages, reader, where the records go)
+        readers: list[tuple[str, str, _ReadRecord, dict[str, Any]]] = [
+            ("contact", "contact", _read_contact, batch.contacts),
+            ("working_group", "working group", _read_group, batch.groups),
+            ("partner", "partner", self._read_partner, batch.partners),
+            ("budget_deadline", "budget deadline", _read_deadline, batch.deadlines),
+            ("meeting", "meeting", _read_meeting, batch.meetings),
+        ]
+        for table_name, kind, read, target in readers:
+            for rec in self.tables(doc, table_name):
+                record, present = read(rec)
+                if self.claim(kind, record.id, rec.path):
+                    target[record.id] = (record, present)
+        for rec in self.tables(doc, "consulate"):
+            consulate = Consulate(country=rec.country("country"), contact=rec.slug("contact"))
+            rec.done()
+            if self.claim("consulate", consulate.country, rec.path):
+                batch.consulates[consulate.country] = consulate
+        if "mfa" in doc:
+            self._read_mfa(doc["mfa"], batch)
+
+    def _read_mfa(self, mfa: Any, batch: Batch) -> None:
+        if not isinstance(mfa, dict):
+            self.problem("mfa", 'expected a table with contact = "…"')
+            return
+        rec = self.record("mfa", mfa)
+        batch.mfa_contact = rec.slug("contact")
+        batch.mfa_origin = Origin(self.label, "mfa")
         rec.done()
-        if _claim(r, origins, "consulate", consulate.country, where):
-            batch.consulates[consulate.country] = consulate
-    if "mfa" in doc:
-        _read_mfa(r, doc["mfa"], batch)
+
+    def _subtables(self, rec: Record, key: str) -> list[Record]:
+        """The [[partner.key]] tables of one partner, as records (`partner[i].key[j]`)."""
+        value = rec.raw(key)
+        if value is MISSING:
+            return []
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            rec.problem(key, f"expected [[partner.{key}]] tables, got {show(value)}")
+            return []
+        return [self.record(f"{rec.path}.{key}[{i}]", sub) for i, sub in enumerate(value)]
+
+    def _read_partner(self, rec: Record) -> tuple[Partner, frozenset[str]]:
+        agreements: list[Agreement] = []
+        keys: set[tuple[str, dt.date, str]] = set()
+        for sub in self._subtables(rec, "agreement"):
+            agreement = _read_agreement(sub)
+            if agreement is None:
+                continue
+            if agreement.key in keys:
+                sub.problem("", "the same agreement (kind, signed_on, local_party) is listed twice")
+            keys.add(agreement.key)
+            agreements.append(agreement)
+        activities: dict[tuple[dt.date, str], Activity] = {}
+        for sub in self._subtables(rec, "activity"):
+            activity = _read_activity(sub)
+            if activity is not None:
+                activities.setdefault(activity.key, activity)  # the first of a repeat counts
+        partner = Partner(
+            id=rec.slug("id"),
+            name=rec.text("name", required=True),
+            name_th=rec.text("name_th"),
+            country=rec.country("country"),
+            city=rec.text("city"),
+            working_group=rec.slug("working_group", required=False) or None,
+            agreements=tuple(agreements),
+            activities=tuple(activities.values()),
+        )
+        return partner, _done(rec)
 
 
-def _read_mfa(r: _Reader, mfa: Any, batch: Batch) -> None:
-    if not isinstance(mfa, dict):
-        r.problem("mfa", 'expected a table with contact = "…"')
-        return
-    rec = _Record(r, "mfa", mfa)
-    batch.mfa_contact = rec.slug("contact")
-    batch.mfa_origin = f"{r.label}: mfa"
+def _done(rec: Record) -> frozenset[str]:
+    """Close a record (its unread keys are unknown) and give the keys it had."""
     rec.done()
+    return rec.present()
 
 
-def _read_contact(rec: _Record) -> tuple[Contact, frozenset[str]]:
+def _read_contact(rec: Record) -> tuple[Contact, frozenset[str]]:
     email = rec.text("email", required=True)
     if email and not valid_email(email):
         rec.problem("email", f'"{email}" is not an email address')
@@ -384,14 +247,13 @@ def _read_contact(rec: _Record) -> tuple[Contact, frozenset[str]]:
         id=rec.slug("id"),
         name=rec.text("name", required=True),
         email=email,
-        language=rec.choice("language", LANGUAGES, default="th"),
-        role=Role(rec.choice("role", [r.value for r in Role])),
+        language=rec.one_of("language", LANGUAGES, default="th"),
+        role=Role(rec.one_of("role", [r.value for r in Role])),
     )
-    rec.done()
-    return contact, rec.present()
+    return contact, _done(rec)
 
 
-def _read_group(rec: _Record) -> tuple[WorkingGroup, frozenset[str]]:
+def _read_group(rec: Record) -> tuple[WorkingGroup, frozenset[str]]:
     group = WorkingGroup(
         id=rec.slug("id"),
         name=rec.text("name", required=True),
@@ -399,73 +261,21 @@ def _read_group(rec: _Record) -> tuple[WorkingGroup, frozenset[str]]:
         lead=rec.slug("lead", required=False) or None,
         countries=rec.countries("countries"),
     )
+    return group, _done(rec)
+
+
+def _read_activity(rec: Record) -> Activity | None:
+    date = rec.date("date", required=True)
+    title = rec.text("title", required=True)
+    kind = rec.text("kind", default="other") or "other"
     rec.done()
-    return group, rec.present()
+    if date is None or not title:
+        return None
+    return Activity(date=date, title=title, kind=kind)
 
 
-def _read_partner(rec: _Record) -> tuple[Partner, frozenset[str]]:
-    r, where = rec.reader, rec.path
-    timezone = rec.text("timezone") or None
-    if timezone:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            rec.problem("timezone", f'unknown time zone "{timezone}"')
-    agreements: list[Agreement] = []
-    keys: set[tuple[str, dt.date, str]] = set()
-    raw_agreements = rec.raw("agreement")
-    for i, sub in enumerate(_list_of_tables(rec, "agreement", raw_agreements)):
-        agreement = _read_agreement(_Record(r, f"{where}.agreement[{i}]", sub))
-        if agreement is None:
-            continue
-        if agreement.key in keys:
-            r.problem(
-                f"{where}.agreement[{i}]",
-                "the same agreement (kind, signed_on, local_party) is listed twice",
-            )
-        keys.add(agreement.key)
-        agreements.append(agreement)
-    activities: list[Activity] = []
-    activity_keys: set[tuple[dt.date, str]] = set()
-    raw_activities = rec.raw("activity")
-    for i, sub in enumerate(_list_of_tables(rec, "activity", raw_activities)):
-        arec = _Record(r, f"{where}.activity[{i}]", sub)
-        date = arec.date("date", required=True)
-        title = arec.text("title", required=True)
-        kind = arec.text("kind", default="other") or "other"
-        arec.done()
-        if date is None or not title:
-            continue
-        activity = Activity(date=date, title=title, kind=kind)
-        if activity.key not in activity_keys:
-            activity_keys.add(activity.key)
-            activities.append(activity)
-    partner = Partner(
-        id=rec.slug("id"),
-        name=rec.text("name", required=True),
-        name_th=rec.text("name_th"),
-        country=rec.country("country"),
-        city=rec.text("city"),
-        working_group=rec.slug("working_group", required=False) or None,
-        timezone=timezone,
-        agreements=tuple(agreements),
-        activities=tuple(activities),
-    )
-    rec.done()
-    return partner, rec.present()
-
-
-def _list_of_tables(rec: _Record, key: str, value: Any) -> list[Mapping[str, Any]]:
-    if value is _MISSING:
-        return []
-    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-        rec.problem(key, f"expected [[partner.{key}]] tables, got {_show(value)}")
-        return []
-    return value
-
-
-def _read_agreement(rec: _Record) -> Agreement | None:
-    kind = rec.choice("kind", [k.value for k in AgreementKind])
+def _read_agreement(rec: Record) -> Agreement | None:
+    kind = rec.one_of("kind", [k.value for k in AgreementKind])
     signed_on = rec.date("signed_on", required=True)
     expires_on = rec.date("expires_on")
     if signed_on and expires_on and expires_on < signed_on:
@@ -494,7 +304,7 @@ def _read_agreement(rec: _Record) -> Agreement | None:
     return agreement if signed_on else None
 
 
-def _recurrence(rec: _Record, single_key: str, single_is_date: bool) -> Recurrence:
+def _recurrence(rec: Record, single_key: str, single_is_date: bool) -> Recurrence:
     single = rec.date(single_key) if single_is_date else rec.local_datetime(single_key)
     dtstart = rec.local_datetime("dtstart")
     rule = rec.text("rrule")
@@ -510,59 +320,51 @@ def _recurrence(rec: _Record, single_key: str, single_is_date: bool) -> Recurren
             rec.problem(single_key, f"missing (give {single_key}, or dtstart and rrule)")
         return Recurrence(dtstart=dt.datetime(1970, 1, 1))
     if rule:
-        problem = rrule_problem(rule, dtstart)
-        if problem:
-            rec.problem("rrule", problem)
+        try:
+            parse_rule(rule, dtstart)
+        except ValueError as exc:
+            rec.problem("rrule", str(exc))
             rule = ""
     return Recurrence(dtstart=dtstart, rrule=rule)
 
 
-def rrule_problem(rule: str, dtstart: dt.datetime) -> str | None:
-    from dateutil.rrule import rrulestr
+def _scheduled(rec: Record, single_key: str, *, single_is_date: bool) -> dict[str, Any]:
+    """The fields budget deadlines and meetings share, read in the order of the SPEC."""
+    return {
+        "id": rec.slug("id"),
+        "title": rec.text("title", required=True),
+        "title_th": rec.text("title_th"),
+        "recurrence": _recurrence(rec, single_key, single_is_date),
+    }
 
-    text = rule.removeprefix("RRULE:")
-    try:
-        rrulestr(text, dtstart=dtstart)
-    except (ValueError, TypeError) as exc:
-        return f'"{rule}" is not an RFC 5545 RRULE: {exc}'
-    return None
 
-
-def _read_deadline(rec: _Record) -> tuple[BudgetDeadline, frozenset[str]]:
+def _read_deadline(rec: Record) -> tuple[BudgetDeadline, frozenset[str]]:
     deadline = BudgetDeadline(
-        id=rec.slug("id"),
-        title=rec.text("title", required=True),
-        title_th=rec.text("title_th"),
-        recurrence=_recurrence(rec, "due_on", single_is_date=True),
+        **_scheduled(rec, "due_on", single_is_date=True),
         working_groups=rec.texts("working_groups"),
         notes=rec.text("notes"),
     )
-    rec.done()
-    return deadline, rec.present()
+    return deadline, _done(rec)
 
 
-def _read_meeting(rec: _Record) -> tuple[Meeting, frozenset[str]]:
+def _read_meeting(rec: Record) -> tuple[Meeting, frozenset[str]]:
     meeting = Meeting(
-        id=rec.slug("id"),
-        title=rec.text("title", required=True),
-        title_th=rec.text("title_th"),
-        recurrence=_recurrence(rec, "starts_at", single_is_date=False),
-        duration_minutes=rec.integer("duration_minutes", 120, 1, 24 * 60),
+        **_scheduled(rec, "starts_at", single_is_date=False),
+        duration_minutes=rec.whole_number("duration_minutes", 120, 1, 24 * 60),
         location=rec.text("location"),
         working_groups=rec.texts("working_groups"),
         invite_consulates=rec.boolean("invite_consulates", True),
     )
-    rec.done()
-    return meeting, rec.present()
+    return meeting, _done(rec)
 
 
 def _check_references(
-    batch: Batch, known: Known, origins: Mapping[tuple[str, str], str], problems: list[str]
+    batch: Batch, known: Known, origins: Mapping[tuple[str, str], Origin], problems: Problems
 ) -> None:
     """Every id a record refers to must exist, in these files or in the database."""
     contacts = set(batch.contacts) | known.contacts
     groups = set(batch.groups) | known.groups
-    refs: list[tuple[str, str, str, set[str], str]] = []  # origin, key, value, known ids, kind
+    refs: list[tuple[Origin, str, str, set[str], str]] = []  # origin, key, value, ids, kind
     for gid, (group, _) in batch.groups.items():
         if group.lead:
             refs.append((origins[("working group", gid)], "lead", group.lead, contacts, "contact"))
@@ -581,4 +383,4 @@ def _check_references(
                 refs.append((origins[(kind, rid)], "working_groups", g, groups, "working group"))
     for origin, key, value, ids, what in refs:
         if value and value not in ids:
-            problems.append(f'{origin}.{key}: unknown {what} "{value}"')
+            problems.add(f"{origin.path}.{key}", f'unknown {what} "{value}"', where=origin.file)

@@ -103,7 +103,6 @@ class Partner:
     name_th: str = ""
     city: str = ""
     working_group: str | None = None  # resolved group id (explicit, or by country)
-    timezone: str | None = None
     agreements: tuple[Agreement, ...] = ()
     activities: tuple[Activity, ...] = ()
 

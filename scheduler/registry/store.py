@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from scheduler.db.models import (
@@ -26,33 +26,25 @@ from scheduler.db.models import (
     PartnerRow,
     WorkingGroupRow,
 )
+
+# Qualified (domain.Partner) so that a domain value and its row (PartnerRow) never look alike.
+from scheduler.registry import domain
 from scheduler.registry.dataset import Batch, Known
-from scheduler.registry.domain import (
-    Activity,
-    Agreement,
-    AgreementKind,
-    BudgetDeadline,
-    Consulate,
-    Contact,
-    Meeting,
-    Partner,
-    Recurrence,
-    Registry,
-    Role,
-    WorkingGroup,
-)
 
 MFA_KEY = "mfa_contact"
 
 
 @dataclass
 class UpsertCounts:
+    """How many rows of one kind an upsert inserted, changed, and found already as given."""
+
     created: int = 0
     updated: int = 0
     unchanged: int = 0
 
 
 def known_ids(session: Session) -> Known:
+    """The contact and working-group ids already stored (a file may refer to them)."""
     return Known(
         contacts=frozenset(session.scalars(select(ContactRow.id))),
         groups=frozenset(session.scalars(select(WorkingGroupRow.id))),
@@ -60,8 +52,7 @@ def known_ids(session: Session) -> Known:
 
 
 def partner_count(session: Session) -> int:
-    from sqlalchemy import func
-
+    """How many partners are stored (0: the registry is empty and may be bootstrapped)."""
     return int(session.scalar(select(func.count()).select_from(PartnerRow)) or 0)
 
 
@@ -83,7 +74,8 @@ def upsert_rows(
         for obj in session.scalars(select(model).where(column.in_(chunk))):
             columns = obj.__table__.columns
             existing[getattr(obj, key)] = {c.key: getattr(obj, c.key) for c in columns}
-    new, changed = [], []
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
     for values, present in rows:
         old = existing.get(values[key])
         if old is None:
@@ -94,6 +86,18 @@ def upsert_rows(
             changed.append(patch)
         else:
             counts.unchanged += 1
+    return _write(session, model, new, changed, counts)
+
+
+def _write(
+    session: Session,
+    model: Any,
+    new: list[dict[str, Any]],
+    changed: list[dict[str, Any]],
+    counts: UpsertCounts,
+) -> UpsertCounts:
+    """Insert `new` and update `changed` (each holding its primary key) in bulk; `counts`
+    gets their numbers."""
     if new:
         session.execute(insert(model), new)
     if changed:
@@ -107,14 +111,18 @@ def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
         yield items[i : i + size]
 
 
-# Dataset keys whose column has another name.
-_PARTNER_KEYS = {"id", "name", "name_th", "country", "city", "working_group", "timezone"}
+# The stored columns each recurrence key of a dataset record stands for.
 _RECURRENCE_KEYS = {
     "due_on": ("dtstart", "rrule"),
     "starts_at": ("dtstart", "rrule"),
     "dtstart": ("dtstart",),
     "rrule": ("rrule",),
 }
+_PARTNER_COLUMNS = ("id", "name", "name_th", "country", "city", "working_group")
+# Agreement's fields in order, each stored in the agreements column of the same name.
+_AGREEMENT_FIELDS = tuple(f.name for f in fields(domain.Agreement))
+
+R = TypeVar("R")
 
 
 def _recurrence_present(present: frozenset[str]) -> frozenset[str]:
@@ -125,54 +133,70 @@ def _recurrence_present(present: frozenset[str]) -> frozenset[str]:
     return frozenset(out)
 
 
+def _same(present: frozenset[str]) -> frozenset[str]:
+    return present
+
+
+def _upsert_records(
+    session: Session,
+    model: Any,
+    records: Mapping[str, tuple[R, frozenset[str]]],
+    values: Callable[[R], dict[str, Any]],
+    columns: Callable[[frozenset[str]], frozenset[str]] = _same,
+) -> UpsertCounts:
+    """upsert_rows for records keyed by id: `values` gives a record's row, `columns` turns
+    the dataset keys a record gave into the columns that may be written."""
+    rows = ((values(record), columns(present)) for record, present in records.values())
+    return upsert_rows(session, model, "id", rows)
+
+
+def _contact_values(c: domain.Contact) -> dict[str, Any]:
+    return {"id": c.id, "name": c.name, "email": c.email, "language": c.language,
+            "role": c.role.value}
+
+
+def _group_values(g: domain.WorkingGroup) -> dict[str, Any]:
+    return {"id": g.id, "name": g.name, "name_th": g.name_th, "lead": g.lead,
+            "countries": list(g.countries)}
+
+
+def _partner_values(p: domain.Partner) -> dict[str, Any]:
+    return {k: getattr(p, k) for k in _PARTNER_COLUMNS}
+
+
+def _scheduled_values(item: domain.BudgetDeadline | domain.Meeting) -> dict[str, Any]:
+    """The columns budget deadlines and meetings share."""
+    return {"id": item.id, "title": item.title, "title_th": item.title_th,
+            "dtstart": item.recurrence.dtstart, "rrule": item.recurrence.rrule,
+            "working_groups": list(item.working_groups)}
+
+
+def _deadline_values(d: domain.BudgetDeadline) -> dict[str, Any]:
+    return {**_scheduled_values(d), "notes": d.notes}
+
+
+def _meeting_values(m: domain.Meeting) -> dict[str, Any]:
+    return {**_scheduled_values(m), "duration_minutes": m.duration_minutes,
+            "location": m.location, "invite_consulates": m.invite_consulates}
+
+
 def upsert_batch(session: Session, batch: Batch) -> dict[str, UpsertCounts]:
-    """Write a validated batch. Never deletes."""
+    """Write a validated batch in one transaction's worth of bulk statements. Never deletes.
+
+    Returns the created/updated/unchanged counts per kind ("contacts", "working groups",
+    "consulates", "partners", "agreements", "activities", "budget deadlines", "meetings").
+    """
     result: dict[str, UpsertCounts] = {}
-    result["contacts"] = upsert_rows(
-        session,
-        ContactRow,
-        "id",
-        (
-            (
-                {
-                    "id": c.id,
-                    "name": c.name,
-                    "email": c.email,
-                    "language": c.language,
-                    "role": c.role.value,
-                },
-                present,
-            )
-            for c, present in batch.contacts.values()
-        ),
-    )
-    result["working groups"] = upsert_rows(
-        session,
-        WorkingGroupRow,
-        "id",
-        (
-            (
-                {
-                    "id": g.id,
-                    "name": g.name,
-                    "name_th": g.name_th,
-                    "lead": g.lead,
-                    "countries": list(g.countries),
-                },
-                present,
-            )
-            for g, present in batch.groups.values()
-        ),
-    )
+    result["contacts"] = _upsert_records(session, ContactRow, batch.contacts, _contact_values)
+    result["working groups"] = _upsert_records(session, WorkingGroupRow, batch.groups,
+                                               _group_values)
     all_keys = frozenset({"country", "contact"})
     result["consulates"] = upsert_rows(
         session,
         ConsulateRow,
         "country",
-        (
-            ({"country": c.country, "contact": c.contact}, all_keys)
-            for c in batch.consulates.values()
-        ),
+        (({"country": c.country, "contact": c.contact}, all_keys)
+         for c in batch.consulates.values()),
     )
     if batch.mfa_contact:
         upsert_rows(
@@ -181,15 +205,7 @@ def upsert_batch(session: Session, batch: Batch) -> dict[str, UpsertCounts]:
             "key",
             [({"key": MFA_KEY, "value": batch.mfa_contact}, frozenset({"value"}))],
         )
-    result["partners"] = upsert_rows(
-        session,
-        PartnerRow,
-        "id",
-        (
-            ({k: getattr(p, k) for k in _PARTNER_KEYS}, present)
-            for p, present in batch.partners.values()
-        ),
-    )
+    result["partners"] = _upsert_records(session, PartnerRow, batch.partners, _partner_values)
     partners = [p for p, _ in batch.partners.values()]
     result["agreements"] = upsert_agreements(
         session, [(p.id, a) for p in partners for a in p.agreements]
@@ -197,68 +213,21 @@ def upsert_batch(session: Session, batch: Batch) -> dict[str, UpsertCounts]:
     result["activities"] = add_activities(
         session, [(p.id, a) for p in partners for a in p.activities]
     )
-    result["budget deadlines"] = upsert_rows(
-        session,
-        BudgetDeadlineRow,
-        "id",
-        (
-            (
-                {
-                    "id": d.id,
-                    "title": d.title,
-                    "title_th": d.title_th,
-                    "dtstart": d.recurrence.dtstart,
-                    "rrule": d.recurrence.rrule,
-                    "working_groups": list(d.working_groups),
-                    "notes": d.notes,
-                },
-                _recurrence_present(present),
-            )
-            for d, present in batch.deadlines.values()
-        ),
+    result["budget deadlines"] = _upsert_records(
+        session, BudgetDeadlineRow, batch.deadlines, _deadline_values, _recurrence_present
     )
-    result["meetings"] = upsert_rows(
-        session,
-        MeetingRow,
-        "id",
-        (
-            (
-                {
-                    "id": m.id,
-                    "title": m.title,
-                    "title_th": m.title_th,
-                    "dtstart": m.recurrence.dtstart,
-                    "rrule": m.recurrence.rrule,
-                    "duration_minutes": m.duration_minutes,
-                    "location": m.location,
-                    "working_groups": list(m.working_groups),
-                    "invite_consulates": m.invite_consulates,
-                },
-                _recurrence_present(present),
-            )
-            for m, present in batch.meetings.values()
-        ),
+    result["meetings"] = _upsert_records(
+        session, MeetingRow, batch.meetings, _meeting_values, _recurrence_present
     )
     return result
 
 
-def _agreement_values(partner_id: str, a: Agreement) -> dict[str, Any]:
-    return {
-        "partner_id": partner_id,
-        "kind": a.kind.value,
-        "signed_on": a.signed_on,
-        "local_party": a.local_party,
-        "areas": list(a.areas),
-        "expires_on": a.expires_on,
-        "level": a.level,
-        "title": a.title,
-        "contact_person": a.contact_person,
-        "contact_email": a.contact_email,
-        "notes": a.notes,
-    }
+def _agreement_values(partner_id: str, a: domain.Agreement) -> dict[str, Any]:
+    values = {name: getattr(a, name) for name in _AGREEMENT_FIELDS}
+    return {"partner_id": partner_id, **values, "kind": a.kind.value, "areas": list(a.areas)}
 
 
-def upsert_agreements(session: Session, items: list[tuple[str, Agreement]]) -> UpsertCounts:
+def upsert_agreements(session: Session, items: list[tuple[str, domain.Agreement]]) -> UpsertCounts:
     """Match by (partner, kind, signing date, local party); fill in what is new or changed.
     Optional fields that are empty in the source never erase what is stored."""
     counts = UpsertCounts()
@@ -289,15 +258,10 @@ def upsert_agreements(session: Session, items: list[tuple[str, Agreement]]) -> U
             stored.update(patch)  # listed twice in this load: the later values win, once
         else:
             changed.append({"id": row_id, **patch})
-    if new:
-        session.execute(insert(AgreementRow), new)
-    if changed:
-        session.execute(update(AgreementRow), changed)
-    counts.created, counts.updated = len(new), len(changed)
-    return counts
+    return _write(session, AgreementRow, new, changed, counts)
 
 
-def add_activities(session: Session, items: list[tuple[str, Activity]]) -> UpsertCounts:
+def add_activities(session: Session, items: list[tuple[str, domain.Activity]]) -> UpsertCounts:
     """Insert activities not yet recorded (matched by partner, date and title)."""
     counts = UpsertCounts()
     partner_ids = sorted({pid for pid, _ in items})
@@ -330,109 +294,76 @@ def add_activities(session: Session, items: list[tuple[str, Activity]]) -> Upser
     return counts
 
 
-def load_registry(session: Session) -> Registry:
+def load_registry(session: Session) -> domain.Registry:
     """Read the whole registry into frozen values (a fixed number of queries)."""
     contacts = {
-        r.id: Contact(id=r.id, name=r.name, email=r.email, language=r.language, role=Role(r.role))
+        r.id: domain.Contact(
+            id=r.id, name=r.name, email=r.email, language=r.language, role=domain.Role(r.role)
+        )
         for r in session.scalars(select(ContactRow))
     }
     groups = {
-        r.id: WorkingGroup(
+        r.id: domain.WorkingGroup(
             id=r.id, name=r.name, name_th=r.name_th, lead=r.lead, countries=tuple(r.countries or ())
         )
         for r in session.scalars(select(WorkingGroupRow))
     }
     consulates = {
-        r.country: Consulate(r.country, r.contact) for r in session.scalars(select(ConsulateRow))
+        r.country: domain.Consulate(r.country, r.contact)
+        for r in session.scalars(select(ConsulateRow))
     }
     mfa = session.get(MetaRow, MFA_KEY)
     by_country = _group_by_country(groups)
 
     # Plain column tuples, not ORM objects: this reads every row of the registry.
-    kinds = {k.value: k for k in AgreementKind}
-    agreements: dict[str, list[Agreement]] = defaultdict(list)
+    kinds = {k.value: k for k in domain.AgreementKind}
+    agreements: dict[str, list[domain.Agreement]] = defaultdict(list)
     t = AgreementRow.__table__.c
-    for row in session.execute(
-        select(
-            t.partner_id,
-            t.kind,
-            t.signed_on,
-            t.local_party,
-            t.areas,
-            t.expires_on,
-            t.level,
-            t.title,
-            t.contact_person,
-            t.contact_email,
-            t.notes,
+    query = select(t.partner_id, *(t[name] for name in _AGREEMENT_FIELDS))
+    for pid, kind, signed_on, local_party, areas, *rest in session.execute(query):
+        agreements[pid].append(
+            domain.Agreement(kinds[kind], signed_on, local_party, tuple(areas or ()), *rest)
         )
-    ):
-        agreements[row[0]].append(
-            Agreement(
-                kinds[row[1]],
-                row[2],
-                row[3],
-                tuple(row[4] or ()),
-                row[5],
-                row[6],
-                row[7],
-                row[8],
-                row[9],
-                row[10],
-            )
-        )
-    activities: dict[str, list[Activity]] = defaultdict(list)
+    activities: dict[str, list[domain.Activity]] = defaultdict(list)
     for pid_, day, title, kind in session.execute(
         select(ActivityRow.partner_id, ActivityRow.date, ActivityRow.title, ActivityRow.kind)
     ):
-        activities[pid_].append(Activity(day, title, kind))
+        activities[pid_].append(domain.Activity(day, title, kind))
 
     partners = {}
     p = PartnerRow.__table__.c
-    query = select(p.id, p.name, p.name_th, p.country, p.city, p.working_group, p.timezone)
-    for pid, name, name_th, country, city, group, timezone in session.execute(
+    query = select(p.id, p.name, p.name_th, p.country, p.city, p.working_group)
+    for pid, name, name_th, country, city, group in session.execute(
         query.order_by(p.country, p.name)
     ):
         mine = agreements.get(pid, [])
         mine.sort(key=lambda a: a.signed_on)
         done = activities.get(pid, [])
         done.sort(key=lambda a: a.date)
-        partners[pid] = Partner(
+        partners[pid] = domain.Partner(
             id=pid,
             name=name,
             name_th=name_th,
             country=country,
             city=city,
             working_group=group or by_country.get(country),
-            timezone=timezone,
             agreements=tuple(mine),
             activities=tuple(done),
         )
     deadlines = {
-        r.id: BudgetDeadline(
-            id=r.id,
-            title=r.title,
-            title_th=r.title_th,
-            recurrence=Recurrence(r.dtstart, r.rrule),
-            working_groups=tuple(r.working_groups or ()),
-            notes=r.notes,
-        )
+        r.id: domain.BudgetDeadline(**_scheduled_fields(r), notes=r.notes)
         for r in session.scalars(select(BudgetDeadlineRow))
     }
     meetings = {
-        r.id: Meeting(
-            id=r.id,
-            title=r.title,
-            title_th=r.title_th,
-            recurrence=Recurrence(r.dtstart, r.rrule),
+        r.id: domain.Meeting(
+            **_scheduled_fields(r),
             duration_minutes=r.duration_minutes,
             location=r.location,
-            working_groups=tuple(r.working_groups or ()),
             invite_consulates=r.invite_consulates,
         )
         for r in session.scalars(select(MeetingRow))
     }
-    return Registry(
+    return domain.Registry(
         contacts=contacts,
         working_groups=groups,
         consulates=consulates,
@@ -443,7 +374,18 @@ def load_registry(session: Session) -> Registry:
     )
 
 
-def _group_by_country(groups: Mapping[str, WorkingGroup]) -> dict[str, str]:
+def _scheduled_fields(r: BudgetDeadlineRow | MeetingRow) -> dict[str, Any]:
+    """The fields budget deadlines and meetings share, from their stored row."""
+    return {
+        "id": r.id,
+        "title": r.title,
+        "title_th": r.title_th,
+        "recurrence": domain.Recurrence(r.dtstart, r.rrule),
+        "working_groups": tuple(r.working_groups or ()),
+    }
+
+
+def _group_by_country(groups: Mapping[str, domain.WorkingGroup]) -> dict[str, str]:
     out: dict[str, str] = {}
     for group in groups.values():
         for country in group.countries:

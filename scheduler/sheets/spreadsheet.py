@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from scheduler.dates.thaidate import BE_OFFSET, format_date, parse_flexible_date, years_between
 from scheduler.errors import DataError, UserError
-from scheduler.registry.dataset import country_codes, unsafe_text, valid_email
 from scheduler.registry.domain import Agreement, AgreementKind, Level, Partner, Registry
+from scheduler.registry.validate import country_codes, unsafe_text, valid_email
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
