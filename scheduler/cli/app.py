@@ -192,7 +192,7 @@ def load(c: Context, files: tuple[Path, ...]) -> None:
 @pass_ctx
 def partners(c: Context, as_of: dt.date | None, as_json: bool) -> None:
     """List partners with group, agreements, last activity and dormancy."""
-    from jobs.dormant_partners import quiet_since, spell_start
+    from scheduler.registry.domain import quiet_since, spell_start
     from scheduler.services.runs import Runner
 
     day = as_of or c.today()

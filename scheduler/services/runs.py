@@ -9,11 +9,10 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
 
 from sqlalchemy import update
 
-from jobs import job_module
+from jobs import job_spec
 from scheduler.config import Settings
 from scheduler.dates.thaidate import WorkingCalendar
 from scheduler.db.database import Database
@@ -64,10 +63,6 @@ class Runner:
             sender=self.settings.email.sender,
         )
 
-    def _history_since(self, module: ModuleType, as_of: dt.date) -> dt.date | None:
-        # Staged jobs only look at occurrences on or after as_of; dormancy spells reach back.
-        return None if not getattr(module, "STAGED", True) else as_of
-
     def run_job(
         self,
         job: str,
@@ -83,18 +78,17 @@ class Runner:
         """Plan, render and queue one job. With `dry_run` nothing is written: each message is
         handed to `on_draft` (to print or save) as it is rendered, with only its subject when
         `subjects_only`."""
-        module = job_module(job)
+        spec = job_spec(job)
         registry = registry or self.registry()
         result = JobResult(job, as_of)
-        extras = getattr(module, "message_extras", None)
-        digest = bool(getattr(module, "DIGEST", True))
+        since = spec.history.since(as_of)
         if dry_run:
             with self.db.read() as session:
-                history = load_history(session, job, self._history_since(module, as_of))
-            notices = module.plan(self.context(registry, as_of, history))
+                history = load_history(session, job, since)
+            notices = spec.plan(self.context(registry, as_of, history))
             for draft in draft_messages(
-                job, notices, self.renderer, digest=digest, as_of=as_of, now=now, extras=extras,
-                subject_only=subjects_only,
+                job, notices, self.renderer, digest=spec.digest, as_of=as_of, now=now,
+                extras=spec.extras, subject_only=subjects_only,
             ):
                 result.messages += 1
                 if on_draft is not None:
@@ -102,10 +96,11 @@ class Runner:
             result.notices = len(notices)
             return result
         with self.db.write(lock=f"plan:{job}") as session:
-            history = load_history(session, job, self._history_since(module, as_of))
-            notices = module.plan(self.context(registry, as_of, history))
+            history = load_history(session, job, since)
+            notices = spec.plan(self.context(registry, as_of, history))
             drafts = draft_messages(
-                job, notices, self.renderer, digest=digest, as_of=as_of, now=now, extras=extras
+                job, notices, self.renderer, digest=spec.digest, as_of=as_of, now=now,
+                extras=spec.extras,
             )
             run = RunRow(
                 job=job, as_of=as_of, trigger=trigger, started_at=now, finished_at=now, outcome="ok"

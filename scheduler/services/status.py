@@ -7,7 +7,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from scheduler.config import JOB_NAMES, Settings
+from jobs import JOB_NAMES
+from scheduler.config import Settings
 from scheduler.db.database import Database
 from scheduler.db.models import DaemonRow, MessageRow, RunRow
 
