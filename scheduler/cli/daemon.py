@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from scheduler.cli.app import Context
+    from scheduler.cli.common import Context
 
 F = TypeVar("F", bound=Callable[..., Any])
 
