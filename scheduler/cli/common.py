@@ -115,17 +115,23 @@ def print_json(data: Any) -> None:
 
 def print_table(
     title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], *,
-    right: Sequence[str] = (),
+    right: Sequence[str] = (), keep: Sequence[str] = (),
 ) -> None:
     """A table on stdout as wide as the terminal (rich measures it; when stdout is not a
-    terminal it takes $COLUMNS, else 80); long cells wrap inside their column. Columns named
-    in `right` are right-aligned."""
-    from rich.console import Console  # lazy: keeps --help fast
+    terminal it takes $COLUMNS, else 80). Columns named in `keep` (ids, dates, states) are
+    never broken, so the others wrap and, where a word is too long, fold onto the next line
+    rather than lose text to an ellipsis; no column is narrower than the longest word of its
+    header. Columns are ruled by spacing, not lines, which leaves their text the most room.
+    Columns named in `right` are right-aligned."""
+    from rich import box  # lazy: keeps --help fast
+    from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table(title=title, box=box.SIMPLE_HEAD)
     for col in columns:
-        table.add_column(col, justify="right" if col in right else "left")
+        table.add_column(col, justify="right" if col in right else "left",
+                         no_wrap=col in keep, overflow="fold",
+                         min_width=max(len(word) for word in col.split()))
     for row in rows:
         table.add_row(*row)
     Console().print(table)

@@ -36,6 +36,7 @@ def outbox(ctx: click.Context, state: str | None, as_json: bool) -> None:
         ("id", "job", "recipient", "subject", "state", "attempts", "last error"),
         [(str(e.id), e.job, e.recipient, e.subject, e.state, str(e.attempts), e.last_error or "")
          for e in entries],
+        keep=("id", "job", "state", "attempts"),
     )
 
 

@@ -89,12 +89,13 @@ def partners(c: Context, as_of: dt.date | None, as_json: bool) -> None:
                 f"{p.name} / {p.name_th}",
                 p.country,
                 p.working_group or "-",
-                ", ".join(f"{a.kind} {a.signed_on.isoformat()}" for a in p.agreements),
+                "\n".join(f"{a.kind} {a.signed_on.isoformat()}" for a in p.agreements),
                 p.last_activity.isoformat() if p.last_activity else "-",
                 "DORMANT" if p.dormant else "",
             )
             for p in rows
         ],
+        keep=("id", "last activity"),
     )
 
 

@@ -76,6 +76,7 @@ def _print_summary(outcome: RunOutcome) -> None:
         ("job", "as of", "notices", "emails queued", "sent", "retrying", "failed"),
         rows,
         right=("notices", "emails queued", "sent", "retrying", "failed"),
+        keep=("job", "as of"),
     )
     other = len(report.attempted - set(outcome.queued))
     if other:
