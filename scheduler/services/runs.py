@@ -29,6 +29,7 @@ from scheduler.mail.render import Renderer
 from scheduler.mail.transports import safe_recipient
 from scheduler.planning import History, PlanContext
 from scheduler.registry.domain import Registry
+from scheduler.registry.store import load_registry
 from scheduler.services.outbox import any_waiting, deliver
 
 log = logging.getLogger("sistercity.run")
@@ -63,8 +64,6 @@ class Runner:
 
     def registry(self) -> Registry:
         """A snapshot of the whole registry (one read transaction)."""
-        from scheduler.registry.store import load_registry
-
         with self.db.read() as session:
             return load_registry(session)
 
