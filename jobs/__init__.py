@@ -1,17 +1,28 @@
-"""One module per job. Each exposes NAME, DIGEST and a pure `plan(ctx) -> list[Notice]`."""
+"""The jobs: one module per job, each a pure planner exposing `SPEC = JobSpec(...)`.
+
+`JOBS` is the one list of jobs: config validates `[schedule]` and `[jobs.*]` against it, the
+runner and the daemon look jobs up in it, the templates are checked for each of its names.
+"""
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from collections.abc import Mapping
 
-JOB_MODULES = {
-    "anniversaries": "jobs.anniversaries",
-    "budget-deadlines": "jobs.budget_deadlines",
-    "dormant-partners": "jobs.dormant_partners",
-    "meeting-agendas": "jobs.meeting_agendas",
+from jobs import anniversaries, budget_deadlines, dormant_partners, meeting_agendas
+from scheduler.planning import JobSpec
+
+JOBS: Mapping[str, JobSpec] = {
+    spec.name: spec
+    for spec in (
+        anniversaries.SPEC,
+        budget_deadlines.SPEC,
+        dormant_partners.SPEC,
+        meeting_agendas.SPEC,
+    )
 }
+JOB_NAMES: tuple[str, ...] = tuple(JOBS)
 
 
-def job_module(name: str) -> ModuleType:
-    return importlib.import_module(JOB_MODULES[name])
+def job_spec(name: str) -> JobSpec:
+    """The job called `name`; KeyError for an unknown name (callers validate names first)."""
+    return JOBS[name]

@@ -13,6 +13,7 @@ from typing import Any
 from jobs.common import partner_view
 from scheduler.dates.thaidate import anniversary
 from scheduler.planning import (
+    JobSpec,
     Notice,
     PlanContext,
     RecipientSet,
@@ -23,7 +24,6 @@ from scheduler.planning import (
 from scheduler.registry.domain import Agreement
 
 NAME = "anniversaries"
-DIGEST = True
 
 
 def anniversaries_between(
@@ -53,6 +53,9 @@ def anniversary_view(
 
 
 def plan(ctx: PlanContext) -> list[Notice]:
+    """Notices for every agreement anniversary whose stage (`anniversary_lead_days` before
+    the date) is due as of `ctx.as_of` and not yet queued; one per recipient. Context keys:
+    the partner, agreement, years, milestone, route and who else is told."""
     registry = ctx.registry
     lead_days = ctx.settings.anniversary_lead_days
     start, end = search_window(ctx.as_of, lead_days)
@@ -81,3 +84,6 @@ def plan(ctx: PlanContext) -> list[Notice]:
                 }
                 notices.extend(staged(ctx, NAME, item, day, lead_days, recipients, context))
     return notices
+
+
+SPEC = JobSpec(name=NAME, plan=plan, schedule="0 8 * * *")

@@ -12,11 +12,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from scheduler.dates.thaidate import WorkingCalendar, fiscal_year
-from scheduler.planning import Notice, PlanContext, RecipientSet, occurrences, search_window, staged
+from scheduler.planning import (
+    JobSpec,
+    Notice,
+    PlanContext,
+    RecipientSet,
+    occurrences,
+    search_window,
+    staged,
+)
 from scheduler.registry.domain import BudgetDeadline, WorkingGroup
 
 NAME = "budget-deadlines"
-DIGEST = True
 
 
 def fill_title(template: str, fy: int) -> str:
@@ -51,6 +58,9 @@ def occurrence_view(
 
 
 def plan(ctx: PlanContext) -> list[Notice]:
+    """Notices for every budget-deadline occurrence whose stage (`deadline_lead_days` before
+    the date) is due as of `ctx.as_of` and not yet queued; one per recipient. Context keys:
+    the deadline, its fiscal year, holiday and last working day, and who else is told."""
     registry = ctx.registry
     lead_days = ctx.settings.deadline_lead_days
     start, end = search_window(ctx.as_of, lead_days)
@@ -76,3 +86,6 @@ def plan(ctx: PlanContext) -> list[Notice]:
             item = f"{deadline.id}"
             notices.extend(staged(ctx, NAME, item, day, lead_days, recipients, context))
     return notices
+
+
+SPEC = JobSpec(name=NAME, plan=plan, schedule="0 8 * * 1-5")

@@ -9,32 +9,17 @@ silence starts a new one (a new occurrence, so it notifies afresh).
 
 from __future__ import annotations
 
-import datetime as dt
-
 from jobs.common import partner_view
-from scheduler.planning import Notice, PlanContext, RecipientSet
-from scheduler.registry.domain import Partner
+from scheduler.planning import HistoryWindow, JobSpec, Notice, PlanContext, RecipientSet
+from scheduler.registry.domain import quiet_since, spell_start
 
 NAME = "dormant-partners"
-DIGEST = True
-STAGED = False  # history reaches back to the start of a spell, not just to as_of
-
-
-def quiet_since(partner: Partner, as_of: dt.date) -> dt.date | None:
-    """The date silence is counted from: last activity on or before `as_of`, else first
-    signing; None when the partner has neither (such a partner is never dormant)."""
-    return partner.last_activity_on(as_of) or partner.first_signed_on()
-
-
-def spell_start(partner: Partner, as_of: dt.date, after_days: int) -> dt.date | None:
-    """The first day of the current dormant spell, or None when the partner is not dormant."""
-    since = quiet_since(partner, as_of)
-    if since is None or (as_of - since).days < after_days:
-        return None
-    return since + dt.timedelta(days=after_days)
 
 
 def plan(ctx: PlanContext) -> list[Notice]:
+    """Notices for every partner dormant as of `ctx.as_of`: the occurrence is the spell's first
+    day, the stage the days into the spell (so each repeat has its own key). A recipient is
+    told at most once per `dormant_repeat_days`."""
     registry = ctx.registry
     after = ctx.settings.dormant_after_days
     repeat = ctx.settings.dormant_repeat_days
@@ -72,3 +57,7 @@ def plan(ctx: PlanContext) -> list[Notice]:
                 continue
             notices.append(Notice(NAME, partner.id, start, stage, recipient, context))
     return notices
+
+
+# History reaches back to the start of a spell, not just to as_of.
+SPEC = JobSpec(name=NAME, plan=plan, schedule="0 9 * * 1", history=HistoryWindow.ALL)

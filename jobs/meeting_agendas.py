@@ -24,12 +24,12 @@ from zoneinfo import ZoneInfo
 from jobs.anniversaries import anniversaries_between, anniversary_view
 from jobs.budget_deadlines import occurrence_view
 from jobs.common import partner_view
-from jobs.dormant_partners import quiet_since, spell_start
-from scheduler.config import JobSettings
 from scheduler.dates.recurrence import parse_rule
 from scheduler.dates.thaidate import WorkingCalendar, years_between
 from scheduler.mail.invitation import Attendee, build_invitation, event_uid
 from scheduler.planning import (
+    JobSettings,
+    JobSpec,
     Notice,
     PlanContext,
     RecipientSet,
@@ -39,11 +39,17 @@ from scheduler.planning import (
     search_window,
     staged,
 )
-from scheduler.registry.domain import AgreementKind, Meeting, Partner, Registry, WorkingGroup
+from scheduler.registry.domain import (
+    AgreementKind,
+    Meeting,
+    Partner,
+    Registry,
+    WorkingGroup,
+    quiet_since,
+    spell_start,
+)
 
 NAME = "meeting-agendas"
-DIGEST = False  # one email per meeting occurrence, so that each carries exactly one invitation
-STAGED = True
 
 # An LOI or friendship agreement is followed up by one of these.
 _FORMAL_KINDS = frozenset({AgreementKind.MOU, AgreementKind.SISTER_CITY})
@@ -58,6 +64,9 @@ _DESCRIPTION = {
 
 # -- the job ----------------------------------------------------------------------------------
 def plan(ctx: PlanContext) -> list[Notice]:
+    """Notices for every meeting occurrence (the first per day) whose stage
+    (`meeting_lead_days` before it) is due as of `ctx.as_of` and not yet queued by every
+    recipient; the context carries the agenda (cut to EMAIL_ROWS) and the invitation."""
     registry = ctx.registry
     lead_days = ctx.settings.meeting_lead_days
     start, end = search_window(ctx.as_of, lead_days)
@@ -112,7 +121,7 @@ def message_extras(
 ) -> tuple[Mapping[str, Any], bytes | None]:
     """Template variables `meeting` and `agenda`, and the invitation for one email.
 
-    `group` holds the one notice of one recipient for one occurrence (DIGEST is False). The
+    `group` holds the one notice of one recipient for one occurrence (the job is not a digest). The
     invitation comes from that notice's context alone: its attendees were fixed at plan time.
     """
     notice = group[0]
@@ -459,3 +468,7 @@ def _months_between(start: dt.date, end: dt.date) -> int:
     """Whole months from `start` to `end` (a month is complete on the same day of the month)."""
     months = (end.year - start.year) * 12 + end.month - start.month
     return months - 1 if end.day < start.day else months
+
+
+# Not a digest: one email per meeting occurrence, so that each carries exactly one invitation.
+SPEC = JobSpec(name=NAME, plan=plan, schedule="0 7 * * *", digest=False, extras=message_extras)

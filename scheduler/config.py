@@ -17,18 +17,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from jobs import JOB_NAMES, JOBS
 from scheduler.dates.cron import CronError, parse_crontab
 from scheduler.errors import ConfigError
+from scheduler.planning import JobSettings
 from scheduler.problems import Fields, Problems, is_int, show
 
-JOB_NAMES = ("anniversaries", "budget-deadlines", "dormant-partners", "meeting-agendas")
-
-DEFAULT_SCHEDULE: Mapping[str, str] = {
-    "anniversaries": "0 8 * * *",
-    "budget-deadlines": "0 8 * * 1-5",
-    "dormant-partners": "0 9 * * 1",
-    "meeting-agendas": "0 7 * * *",
-}
+DEFAULT_SCHEDULE: Mapping[str, str] = {spec.name: spec.schedule for spec in JOBS.values()}
 
 
 def bundled_path(*parts: str) -> Path:
@@ -89,17 +84,6 @@ class EmailSettings:
         """The sender's domain, for Message-IDs and event UIDs ("sistercity.invalid" when the
         address has none)."""
         return self.sender_address.rpartition("@")[2] or "sistercity.invalid"
-
-
-@dataclass(frozen=True)
-class JobSettings:
-    anniversary_lead_days: tuple[int, ...] = (30, 7, 0)
-    deadline_lead_days: tuple[int, ...] = (60, 30, 7, 1, 0)
-    dormant_after_days: int = 365
-    dormant_repeat_days: int = 90
-    meeting_lead_days: tuple[int, ...] = (14, 1)
-    meeting_horizon_days: int = 180
-    loi_review_years: int = 2
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,37 @@
-"""What every planner shares: notices, recipients, the stage rule, occurrences, history.
+"""What every planner shares: notices, recipients, the stage rule, occurrences, history, and
+the `JobSpec` each job module exposes.
 
 Planners are pure: `plan(ctx) -> list[Notice]`, given a registry snapshot, a date and what was
-already queued (History). No session, no clock, no I/O.
+already queued (History). No session, no clock, no I/O. This module holds only types and pure
+rules, so that config (which validates job names), the jobs and the services can all import it
+without a cycle.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
-from scheduler.config import JobSettings
 from scheduler.dates.recurrence import parse_rule
 from scheduler.dates.thaidate import WorkingCalendar
 from scheduler.registry.domain import Contact, Recurrence, Registry
+
+
+@dataclass(frozen=True)
+class JobSettings:
+    """The `[jobs.*]` tables of config.toml, read by the planners. Days are calendar days."""
+
+    anniversary_lead_days: tuple[int, ...] = (30, 7, 0)
+    deadline_lead_days: tuple[int, ...] = (60, 30, 7, 1, 0)
+    dormant_after_days: int = 365
+    dormant_repeat_days: int = 90
+    meeting_lead_days: tuple[int, ...] = (14, 1)
+    meeting_horizon_days: int = 180
+    loi_review_years: int = 2
 
 
 @dataclass(frozen=True)
@@ -64,6 +80,10 @@ class History:
 
 @dataclass(frozen=True)
 class PlanContext:
+    """Everything a planner may read: the registry snapshot, the run's date (local), the job
+    settings, the working calendar, the IANA time zone, what was already queued and the
+    sender's "Name <address>"."""
+
     registry: Registry
     as_of: dt.date
     settings: JobSettings
@@ -71,6 +91,43 @@ class PlanContext:
     timezone: str = "Asia/Bangkok"
     history: History = field(default_factory=History)
     sender: str = ""
+
+
+# (notices of one message, every notice of the run, now in UTC) → (template variables added
+# to that message, an iCalendar attachment or None)
+MessageExtras = Callable[
+    [Sequence["Notice"], Sequence["Notice"], dt.datetime], tuple[Mapping[str, Any], bytes | None]
+]
+
+
+class HistoryWindow(Enum):
+    """How far back a job must see what it already queued to decide what is new."""
+
+    FROM_AS_OF = "from-as-of"  # staged jobs: only occurrences on or after the run's date
+    ALL = "all"  # dormancy: a spell that started long ago is still the same occurrence
+
+    def since(self, as_of: dt.date) -> dt.date | None:
+        """The first occurrence date to load history for, or None for all of it."""
+        return as_of if self is HistoryWindow.FROM_AS_OF else None
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job: everything the runner, the daemon, config and the templates need to know.
+
+    `name` is the CLI/config name (also the template prefix and the outbox `job` column);
+    `plan` is pure (see the module docstring); `digest` True groups all of a recipient's
+    notices of one run into one email, False sends one email per (recipient, item, occurrence);
+    `schedule` is the default crontab line of `[schedule]`; `extras`, when set, adds template
+    variables and an attachment to each email.
+    """
+
+    name: str
+    plan: Callable[[PlanContext], list[Notice]]
+    schedule: str
+    digest: bool = True
+    history: HistoryWindow = HistoryWindow.FROM_AS_OF
+    extras: MessageExtras | None = None
 
 
 class RecipientSet:

@@ -16,9 +16,8 @@ from icalendar import Calendar
 from smtpserver import SmtpTestServer
 
 from jobs import meeting_agendas as job
-from scheduler.config import JobSettings
 from scheduler.dates.thaidate import WorkingCalendar
-from scheduler.planning import History, Notice, PlanContext, Sent
+from scheduler.planning import History, JobSettings, Notice, PlanContext, Sent
 from scheduler.registry.domain import (
     Activity,
     Agreement,

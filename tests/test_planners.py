@@ -12,10 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobs import anniversaries, budget_deadlines, dormant_partners
-from scheduler.config import JobSettings
 from scheduler.dates.thaidate import WorkingCalendar
 from scheduler.db.database import Database
-from scheduler.planning import History, Notice, PlanContext, Sent, due_stage
+from scheduler.planning import History, JobSettings, Notice, PlanContext, Sent, due_stage
 from scheduler.registry.dataset import read_files
 from scheduler.registry.domain import Activity, Registry
 from scheduler.registry.store import load_registry, upsert_batch

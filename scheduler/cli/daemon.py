@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import click
 
 if TYPE_CHECKING:
-    from scheduler.cli.app import Context
+    from scheduler.cli.common import Context
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,7 +46,7 @@ def daemon(heartbeat_seconds: float, poll_seconds: float, delivery_seconds: floa
     due. With PostgreSQL several daemons may run: one is active, the others stand by and take
     over within 30 seconds. With SQLite a second daemon refuses to start.
     """
-    from scheduler.config import JOB_NAMES
+    from jobs import JOB_NAMES
     from scheduler.daemon.service import Daemon, Timing, open_leadership, serve
 
     c: Context = click.get_current_context().obj

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 import click
 
 if TYPE_CHECKING:
-    from scheduler.cli.app import Context
+    from scheduler.cli.common import Context
 
 FILE = click.Path(path_type=Path, dir_okay=False)
 SHOW_CREATED = 50  # a real import lists this many new partners; --dry-run lists every row

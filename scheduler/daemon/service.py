@@ -51,7 +51,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
-from scheduler.config import JOB_NAMES, Settings
+from jobs import JOB_NAMES
+from scheduler.config import Settings
 from scheduler.dates.cron import build_trigger
 from scheduler.db.database import Database, lock_key
 from scheduler.db.models import DaemonRow

@@ -34,7 +34,8 @@ from jinja2 import (
     TemplateError,
 )
 
-from scheduler.config import JOB_NAMES, bundled_path
+from jobs import JOB_NAMES
+from scheduler.config import bundled_path
 from scheduler.dates.thaidate import format_date, format_month_year
 from scheduler.dates.thaidate import format_datetime as format_local_datetime
 from scheduler.errors import ConfigError

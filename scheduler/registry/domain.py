@@ -114,6 +114,28 @@ class Partner:
         return max((a.date for a in self.activities if a.date <= as_of), default=None)
 
 
+# -- the dormancy rule: read by the dormant-partners job, meeting agendas, `partners` and the
+# spreadsheet export, so it lives with the partner rather than in any one of them.
+def quiet_since(partner: Partner, as_of: dt.date) -> dt.date | None:
+    """The date silence is counted from: last activity on or before `as_of`, else first
+    signing; None when the partner has neither (such a partner is never dormant)."""
+    return partner.last_activity_on(as_of) or partner.first_signed_on()
+
+
+def spell_start(partner: Partner, as_of: dt.date, after_days: int) -> dt.date | None:
+    """The first day of the current dormant spell (quiet since + `after_days` calendar days),
+    or None when the partner is not dormant as of `as_of`."""
+    since = quiet_since(partner, as_of)
+    if since is None or (as_of - since).days < after_days:
+        return None
+    return since + dt.timedelta(days=after_days)
+
+
+def is_dormant(partner: Partner, as_of: dt.date, after_days: int) -> bool:
+    """True when the partner has been quiet for at least `after_days` as of `as_of`."""
+    return spell_start(partner, as_of, after_days) is not None
+
+
 @dataclass(frozen=True)
 class Recurrence:
     """Either one date (`rrule` empty) or `dtstart` plus an RFC 5545 RRULE."""

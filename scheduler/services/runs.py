@@ -1,33 +1,45 @@
 """One path for `run`, `--dry-run`, `preview` and the daemon: plan → queue → deliver.
 
-The clock is read by the caller (CLI or daemon) and passed in as `as_of` and `now`.
+`Runner` is the engine the daemon drives job by job; `run_and_deliver`, `dry_run` and `preview`
+are the user's operations on top of it (the CLI's `run`, `run --dry-run` and `preview`, and
+later the web app's). The clock is read by the caller (CLI or daemon) and passed in as `as_of`
+and `now`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from types import ModuleType
+from pathlib import Path
 
 from sqlalchemy import update
 
-from jobs import job_module
+from jobs import job_spec
 from scheduler.config import Settings
 from scheduler.dates.thaidate import WorkingCalendar
 from scheduler.db.database import Database
 from scheduler.db.models import RunRow
+from scheduler.mail.delivery import DeliveryReport
 from scheduler.mail.outbox import Draft, draft_messages, load_history, queue_drafts
 from scheduler.mail.render import Renderer
+from scheduler.mail.transports import safe_recipient
 from scheduler.planning import History, PlanContext
 from scheduler.registry.domain import Registry
+from scheduler.registry.store import load_registry
+from scheduler.services.outbox import any_waiting, deliver
 
 log = logging.getLogger("sistercity.run")
 
 
 @dataclass
 class JobResult:
+    """One job's run: notices planned, messages queued (or drafted, in a dry run), the ids of
+    the queued messages and of the run row (None in a dry run)."""
+
     job: str
     as_of: dt.date
     notices: int = 0
@@ -37,6 +49,9 @@ class JobResult:
 
 
 class Runner:
+    """Plans, renders and queues jobs against one database with one settings; holds the
+    template renderer and the working calendar so that several jobs share them."""
+
     def __init__(self, db: Database, settings: Settings, *, renderer: Renderer | None = None):
         self.db = db
         self.settings = settings
@@ -48,12 +63,12 @@ class Runner:
         self.calendar = WorkingCalendar(settings.extra_holidays)
 
     def registry(self) -> Registry:
-        from scheduler.registry.store import load_registry
-
+        """A snapshot of the whole registry (one read transaction)."""
         with self.db.read() as session:
             return load_registry(session)
 
     def context(self, registry: Registry, as_of: dt.date, history: History) -> PlanContext:
+        """What a planner sees for one run as of `as_of` (local date)."""
         return PlanContext(
             registry=registry,
             as_of=as_of,
@@ -63,10 +78,6 @@ class Runner:
             history=history,
             sender=self.settings.email.sender,
         )
-
-    def _history_since(self, module: ModuleType, as_of: dt.date) -> dt.date | None:
-        # Staged jobs only look at occurrences on or after as_of; dormancy spells reach back.
-        return None if not getattr(module, "STAGED", True) else as_of
 
     def run_job(
         self,
@@ -83,18 +94,17 @@ class Runner:
         """Plan, render and queue one job. With `dry_run` nothing is written: each message is
         handed to `on_draft` (to print or save) as it is rendered, with only its subject when
         `subjects_only`."""
-        module = job_module(job)
+        spec = job_spec(job)
         registry = registry or self.registry()
         result = JobResult(job, as_of)
-        extras = getattr(module, "message_extras", None)
-        digest = bool(getattr(module, "DIGEST", True))
+        since = spec.history.since(as_of)
         if dry_run:
             with self.db.read() as session:
-                history = load_history(session, job, self._history_since(module, as_of))
-            notices = module.plan(self.context(registry, as_of, history))
+                history = load_history(session, job, since)
+            notices = spec.plan(self.context(registry, as_of, history))
             for draft in draft_messages(
-                job, notices, self.renderer, digest=digest, as_of=as_of, now=now, extras=extras,
-                subject_only=subjects_only,
+                job, notices, self.renderer, digest=spec.digest, as_of=as_of, now=now,
+                extras=spec.extras, subject_only=subjects_only,
             ):
                 result.messages += 1
                 if on_draft is not None:
@@ -102,10 +112,11 @@ class Runner:
             result.notices = len(notices)
             return result
         with self.db.write(lock=f"plan:{job}") as session:
-            history = load_history(session, job, self._history_since(module, as_of))
-            notices = module.plan(self.context(registry, as_of, history))
+            history = load_history(session, job, since)
+            notices = spec.plan(self.context(registry, as_of, history))
             drafts = draft_messages(
-                job, notices, self.renderer, digest=digest, as_of=as_of, now=now, extras=extras
+                job, notices, self.renderer, digest=spec.digest, as_of=as_of, now=now,
+                extras=spec.extras,
             )
             run = RunRow(
                 job=job, as_of=as_of, trigger=trigger, started_at=now, finished_at=now, outcome="ok"
@@ -130,6 +141,8 @@ class Runner:
     def record_failure(
         self, job: str, as_of: dt.date, now: dt.datetime, error: str, trigger: str
     ) -> None:
+        """Record a run of `job` that failed before queuing anything (`error` cut to 4000
+        characters); `now` in UTC."""
         with self.db.write() as session:
             session.add(
                 RunRow(
@@ -172,9 +185,133 @@ class Runner:
         trigger: str = "manual",
         on_draft: Callable[[Draft], None] | None = None,
     ) -> list[JobResult]:
+        """`run_job` for each of `jobs` in order, on one registry snapshot."""
         registry = self.registry()
         return [
             self.run_job(job, as_of, now=now, registry=registry, dry_run=dry_run,
                          trigger=trigger, on_draft=on_draft)
             for job in jobs
         ]
+
+
+@contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Planning builds millions of small objects and keeps them until it ends; the cyclic
+    collector would walk them again and again (a third of the time at 10,000 partners).
+    Reference counting still frees whatever is dropped meanwhile."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run did: each job's result, the delivery round that followed, and whether any
+    message it queued or attempted still waits (pending or failed: exit 1)."""
+
+    results: tuple[JobResult, ...]
+    report: DeliveryReport
+    waiting: bool
+
+    @property
+    def queued(self) -> list[int]:
+        """Ids of the messages this run queued, in job order."""
+        return [i for r in self.results for i in r.message_ids]
+
+
+def queue_jobs(
+    runner: Runner, jobs: Sequence[str], as_of: dt.date, *, now: dt.datetime
+) -> tuple[JobResult, ...]:
+    """Plan and queue `jobs` (valid names) as of `as_of` (local date), one run row each;
+    `now` (UTC) stamps the runs and messages. ConfigError for a broken template, before
+    anything is queued."""
+    runner.renderer.check(jobs)
+    with no_cyclic_gc():
+        return tuple(runner.run_jobs(jobs, as_of, now=now))
+
+
+def deliver_queued(
+    runner: Runner,
+    results: Sequence[JobResult],
+    *,
+    clock: Callable[[], dt.datetime],
+    progress: Callable[[int], None] | None = None,
+) -> RunOutcome:
+    """Deliver everything due (the runs' messages and any queued earlier), then record on each
+    run row when it finished (`clock()`, UTC) and how its messages fared. `progress` as in
+    `scheduler.services.outbox.deliver`."""
+    report = deliver(runner.db, runner.settings, progress=progress)
+    sent, failed = set(report.sent), set(report.failed)
+    for r in results:
+        ids = set(r.message_ids)
+        runner.finish_run(r.run_id, clock(), sent=len(ids & sent), failed=len(ids & failed))
+    queued = {i for r in results for i in r.message_ids}
+    return RunOutcome(tuple(results), report, any_waiting(runner.db, queued | report.attempted))
+
+
+@dataclass(frozen=True)
+class DraftLine:
+    """One message a dry run would send: to whom, in which language, with which subject."""
+
+    address: str
+    language: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """One job's dry run: notices and emails it would produce, and each email's subject line."""
+
+    job: str
+    as_of: dt.date
+    notices: int
+    messages: int
+    drafts: tuple[DraftLine, ...]
+
+
+def dry_run(
+    runner: Runner, jobs: Sequence[str], as_of: dt.date, *, now: dt.datetime
+) -> Iterator[DryRun]:
+    """What each of `jobs` would send as of `as_of`, one job at a time (so a caller can print
+    each as it is ready); nothing is written. `now` (UTC) stamps the rendered messages.
+    ConfigError for a broken template, before any job is planned."""
+    runner.renderer.check(jobs)
+    with no_cyclic_gc():
+        registry = runner.registry()
+        for job in jobs:
+            lines: list[DraftLine] = []
+
+            def show(draft: Draft, lines: list[DraftLine] = lines) -> None:
+                r = draft.recipient
+                lines.append(DraftLine(r.address, r.language, draft.rendered.subject))
+
+            result = runner.run_job(job, as_of, now=now, registry=registry, dry_run=True,
+                                    on_draft=show, subjects_only=True)
+            yield DryRun(job, as_of, result.notices, result.messages, tuple(lines))
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The .eml files `preview` wrote, in order, and the notices they carry."""
+
+    written: tuple[Path, ...]
+    notices: int
+
+
+def preview(runner: Runner, job: str, as_of: dt.date, out: Path, *, now: dt.datetime) -> Preview:
+    """Write the emails `job` would send as of `as_of` into the folder `out` (created when
+    missing) as `<job>-NNN-<recipient>.eml`; nothing else is written. ConfigError for a broken
+    template; OSError when the folder cannot be written."""
+    runner.renderer.check([job])
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+
+    def save(draft: Draft) -> None:
+        path = out / f"{job}-{len(written) + 1:03d}-{safe_recipient(draft.recipient.address)}.eml"
+        path.write_bytes(draft.rendered.data)
+        written.append(path)
+
+    result = runner.run_job(job, as_of, now=now, dry_run=True, on_draft=save)
+    return Preview(tuple(written), result.notices)

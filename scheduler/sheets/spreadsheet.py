@@ -876,7 +876,7 @@ class ExportSheet:
 def export_sheets(registry: Registry, as_of: dt.date, after_days: int) -> list[ExportSheet]:
     """One sheet per working group (by name), then "No group" if any partner has none; partners
     by country and city, one row per agreement. Partners with no agreement have no row."""
-    from jobs.dormant_partners import spell_start
+    from scheduler.registry.domain import spell_start
 
     by_group: dict[str | None, list[ExportRow]] = defaultdict(list)
     partners = sorted(registry.partners.values(),

@@ -1,0 +1,127 @@
+"""`sistercity init | load | partners | activity add`: the registry (logic:
+scheduler.services.partners). Parse, call, print.
+
+Only click and scheduler.cli.common are imported at load time, so that `sistercity --help`
+stays fast; each command imports its service when it runs (lazy for that reason only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from scheduler.cli.common import (
+    DATE,
+    Context,
+    as_of_option,
+    json_option,
+    pass_ctx,
+    print_json,
+    print_table,
+)
+
+
+@click.command()
+@pass_ctx
+def init(c: Context) -> None:
+    """Create or upgrade the database schema; load the configured dataset if it is empty."""
+    from scheduler.registry.store import partner_count  # lazy: keeps --help fast
+
+    db = c.database(upgrade=True)
+    with db.read() as session:
+        partners = partner_count(session)
+    click.echo(
+        f"schema {db.schema_action} ({_safe_url(c.settings.database_url)}); {partners} partners"
+    )
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for printing."""
+    from sqlalchemy.engine import make_url  # lazy: keeps --help fast
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "database"
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_ctx
+def load(c: Context, files: tuple[Path, ...]) -> None:
+    """Validate dataset FILES, then upsert them by id (all or nothing)."""
+    from scheduler.services.partners import load_dataset  # lazy: keeps --help fast
+
+    counts = load_dataset(c.database(bootstrap=False), files)
+    parts = [
+        f"{name}: {v.created} new, {v.updated} updated"
+        for name, v in counts.items()
+        if v.created or v.updated
+    ]
+    click.echo(
+        f"loaded {', '.join(str(f) for f in files)}: "
+        + ("; ".join(parts) if parts else "nothing changed")
+    )
+
+
+@click.command()
+@as_of_option()
+@json_option
+@pass_ctx
+def partners(c: Context, as_of: dt.date | None, as_json: bool) -> None:
+    """List partners with group, agreements, last activity and dormancy."""
+    from scheduler.services.partners import list_partners  # lazy: keeps --help fast
+
+    day = c.as_of(as_of)
+    rows = list_partners(c.database(), as_of=day,
+                         dormant_after_days=c.settings.jobs.dormant_after_days)
+    if as_json:
+        print_json([p.to_json() for p in rows])
+        return
+    print_table(
+        f"Partners as of {day.isoformat()}",
+        ("id", "name", "country", "group", "agreements", "last activity", "dormant"),
+        [
+            (
+                p.id,
+                f"{p.name} / {p.name_th}",
+                p.country,
+                p.working_group or "-",
+                "\n".join(f"{a.kind} {a.signed_on.isoformat()}" for a in p.agreements),
+                p.last_activity.isoformat() if p.last_activity else "-",
+                "DORMANT" if p.dormant else "",
+            )
+            for p in rows
+        ],
+        keep=("id", "last activity"),
+    )
+
+
+@click.group()
+def activity() -> None:
+    """Record activities with partners."""
+
+
+@activity.command("add")
+@click.argument("partner")
+@click.option("--date", "day", type=DATE, required=True, help="When it happened (YYYY-MM-DD).")
+@click.option("--title", required=True, help="What happened.")
+@click.option(
+    "--kind",
+    default="other",
+    show_default=True,
+    help="visit, meeting, event, exchange, letter, other…",
+)
+@pass_ctx
+def activity_add(c: Context, partner: str, day: dt.date, title: str, kind: str) -> None:
+    """Record an activity with PARTNER (its id); it ends a dormant spell."""
+    from scheduler.services.partners import record_activity  # lazy: keeps --help fast
+
+    done = record_activity(c.database(), partner, day=day, title=title, kind=kind)
+    prefix = "recorded" if done.created else "already recorded"
+    click.echo(f"{prefix}: {done.partner_id} {done.date.isoformat()} {done.title}")
+
+
+COMMANDS = (init, load, partners, activity)
