@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from scheduler.db.states import MessageState
+
 if TYPE_CHECKING:
     from scheduler.config import Settings
     from scheduler.db.database import Database
@@ -392,7 +394,8 @@ def _deliver(
 ) -> DeliveryReport:
     import asyncio
 
-    from scheduler.mail.delivery import Delivery, make_transport
+    from scheduler.mail.delivery import Delivery
+    from scheduler.mail.transports import make_transport
 
     with _progress(len(verbose_ids)) as advance:
         delivery = Delivery(db, c.settings, make_transport(c.settings), progress=advance)
@@ -423,7 +426,7 @@ def _exit_code(db: Database, ids: set[int]) -> int:
 
     with db.engine.connect() as conn:
         states = set(conn.scalars(select(messages.c.state).where(messages.c.id.in_(ids))))
-    return 1 if states & {"pending", "failed"} else 0
+    return 1 if states & {MessageState.PENDING, MessageState.FAILED} else 0
 
 
 @cli.command()
@@ -474,7 +477,7 @@ def preview(c: Context, job: str, as_of: dt.date | None, out: Path) -> None:
 
 
 # -- outbox and status ----------------------------------------------------------------------
-STATES = ("pending", "sending", "sent", "failed")
+STATES = tuple(state.value for state in MessageState)
 
 
 @cli.group(invoke_without_command=True)
@@ -552,18 +555,18 @@ def outbox_retry(c: Context, ids: tuple[int, ...], all_failed: bool) -> None:
         query = (
             query.where(MessageRow.id.in_(ids))
             if ids
-            else query.where(MessageRow.state == "failed")
+            else query.where(MessageRow.state == MessageState.FAILED)
         )
         found = {r[0]: r[1] for r in session.execute(query)}
         missing = [i for i in ids if i not in found]
         if missing:
             fail(f"no such message: {', '.join(map(str, missing))}")
-        chosen = [i for i, s in found.items() if s in ("failed", "pending")]
+        chosen = [i for i, s in found.items() if s in (MessageState.FAILED, MessageState.PENDING)]
         if chosen:
             session.execute(
                 update(MessageRow)
                 .where(MessageRow.id.in_(chosen))
-                .values(state="pending", attempts=0, next_attempt_at=utcnow())
+                .values(state=MessageState.PENDING, attempts=0, next_attempt_at=utcnow())
             )
     skipped = sorted(set(found) - set(chosen))
     if skipped:

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from scheduler.config import JOB_NAMES, Settings
 from scheduler.db.database import Database
 from scheduler.db.models import DaemonRow, MessageRow, RunRow
+from scheduler.db.states import MessageState
 
 # A daemon whose heartbeat is older than this is taken for dead.
 DAEMON_STALE_SECONDS = 90
@@ -69,7 +70,7 @@ def collect_status(
     return {
         "jobs": jobs,
         "outbox": {
-            state: int(counts.get(state, 0)) for state in ("pending", "sending", "sent", "failed")
+            state.value: int(counts.get(state, 0)) for state in MessageState
         },
         "daemon": None
         if daemon is None
