@@ -35,9 +35,10 @@ class FileSender:
     def __init__(self, outbox_dir: Path) -> None:
         self.outbox_dir = outbox_dir
 
-    def filename(self, envelope: Envelope, now: dt.datetime | None = None) -> str:
-        """`<YYYYMMDD-HHMMSS>-<id:06d>-<recipient>.eml`, the time in UTC (default: now)."""
-        stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%d-%H%M%S")
+    def filename(self, envelope: Envelope) -> str:
+        """`<YYYYMMDD-HHMMSS>-<id:06d>-<recipient>.eml`, the time of writing in UTC (it only
+        orders the files for a reader; delivery's clock is not involved)."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
         return f"{stamp}-{envelope.message_id:06d}-{safe_recipient(envelope.recipient)}.eml"
 
     async def send(self, envelope: Envelope) -> None:
