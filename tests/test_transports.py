@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import pytest
 from smtpserver import SmtpTestServer, free_port, running_smtp_server
 
+from scheduler.config import load_settings
 from scheduler.mail.transports import (
     Envelope,
     FileTransport,
@@ -22,6 +23,7 @@ from scheduler.mail.transports import (
     SmtpSender,
     SmtpTransport,
     TransportError,
+    Verdict,
     make_transport,
 )
 
@@ -96,8 +98,7 @@ NAME = re.compile(r"^\d{8}-\d{6}-\d{6}-[a-z0-9.@_-]{1,64}\.eml$")
 
 def test_file_transport_writes_exact_bytes_atomically(tmp_path: Path) -> None:
     outbox = tmp_path / "var" / "mail"  # does not exist yet
-    transport = make_transport("file", outbox_dir=outbox, smtp=None)
-    assert isinstance(transport, FileTransport)
+    transport = FileTransport(outbox)
     assert transport.max_connections == 1
     env = envelope(42, "Somchai.K@Example.ORG")
 
@@ -155,20 +156,27 @@ def test_file_transport_oserror_is_temporary_and_names_the_path(tmp_path: Path) 
     with pytest.raises(TransportError) as info:
         run(_send_file(blocker, envelope(1)))
     err = info.value
-    assert not err.permanent
-    assert err.unreachable  # every message would fail the same way: stop the round
+    assert err.verdict is Verdict.DOWN  # every message would fail the same way: stop the round
     assert str(blocker) in str(err)
 
 
-def test_make_transport() -> None:
-    with pytest.raises(ValueError, match="SmtpOptions"):
-        make_transport("smtp", outbox_dir=Path("x"), smtp=None)
-    with pytest.raises(ValueError, match="unknown transport"):
-        make_transport("carrier-pigeon", outbox_dir=Path("x"), smtp=None)
-    opts = SmtpOptions("h", 25, "none", "", None, 3.0, 3)
-    transport = make_transport("smtp", outbox_dir=Path("x"), smtp=opts)
-    assert isinstance(transport, SmtpTransport)
-    assert transport.max_connections == 3
+def test_make_transport_follows_the_settings(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[email]\ntransport = "file"\noutbox_dir = "out"\n', encoding="utf-8")
+    files = make_transport(load_settings(str(config)))
+    assert isinstance(files, FileTransport)
+    assert files.outbox_dir == tmp_path / "out"
+    config.write_text(
+        '[email]\ntransport = "smtp"\n[smtp]\nhost = "h"\nport = 2525\nmax_connections = 3\n',
+        encoding="utf-8",
+    )
+    smtp = make_transport(load_settings(str(config)))
+    assert isinstance(smtp, SmtpTransport)
+    assert smtp.max_connections == 3
+    assert (smtp.settings.host, smtp.settings.port) == ("h", 2525)
+
+
+def test_smtp_options_are_checked() -> None:
     with pytest.raises(ValueError):
         SmtpOptions("h", 25, "ssl", "", None, 3.0, 3)  # type: ignore[arg-type]
 
@@ -230,7 +238,7 @@ def test_451_on_rcpt_is_temporary_and_the_connection_stays(server: SmtpTestServe
         return err
 
     err = run(with_sender(options(server), body))
-    assert (err.permanent, err.unreachable, err.code) == (False, False, 451)
+    assert (err.verdict, err.code) == (Verdict.RETRY, 451)
     assert str(err) == f"451 4.3.0 Try again later ({server.host}:{server.port})"
     assert [m.message["Subject"] for m in server.messages] == ["Reminder 2"]
     assert server.connection_count == 1
@@ -245,7 +253,7 @@ def test_550_on_rcpt_is_permanent(server: SmtpTestServer) -> None:
         return err
 
     err = run(with_sender(options(server), body))
-    assert (err.permanent, err.unreachable, err.code) == (True, False, 550)
+    assert (err.verdict, err.code) == (Verdict.FAIL, 550)
     assert "550 5.1.1 No such user" in str(err)
     assert len(server.messages) == 1
 
@@ -267,22 +275,22 @@ def test_452_for_one_recipient_among_many(server: SmtpTestServer) -> None:
     results = run(with_sender(options(server), body))
     err = results[1]
     assert results[0] is None and results[2] is None
-    assert err is not None and (err.permanent, err.unreachable, err.code) == (False, False, 452)
+    assert err is not None and (err.verdict, err.code) == (Verdict.RETRY, 452)
     assert [m.rcpt_tos for m in server.messages] == [("a@example.jp",), ("b@example.jp",)]
     assert server.connection_count == 1
 
 
 @pytest.mark.parametrize(
-    ("where", "reply", "permanent"),
+    ("where", "reply", "verdict"),
     [
-        ("data", "554 5.6.0 Message rejected", True),
-        ("data", "451 4.7.1 Greylisted", False),
-        ("mail", "553 5.7.1 Sender not allowed", True),
-        ("mail", "450 4.7.1 Slow down", False),
+        ("data", "554 5.6.0 Message rejected", Verdict.FAIL),
+        ("data", "451 4.7.1 Greylisted", Verdict.RETRY),
+        ("mail", "553 5.7.1 Sender not allowed", Verdict.FAIL),
+        ("mail", "450 4.7.1 Slow down", Verdict.RETRY),
     ],
 )
 def test_refusals_after_rcpt_are_classified_by_code(
-    server: SmtpTestServer, where: str, reply: str, permanent: bool
+    server: SmtpTestServer, where: str, reply: str, verdict: Verdict
 ) -> None:
     if where == "data":
         server.fail_data["*"] = reply
@@ -296,7 +304,7 @@ def test_refusals_after_rcpt_are_classified_by_code(
         return err
 
     err = run(with_sender(options(server), body))
-    assert (err.permanent, err.unreachable, err.code) == (permanent, False, int(reply[:3]))
+    assert (err.verdict, err.code) == (verdict, int(reply[:3]))
     assert reply in str(err)
     assert len(server.messages) == 1
     assert server.connection_count == 1
@@ -314,7 +322,7 @@ def test_421_drops_the_connection_and_the_next_send_reconnects(server: SmtpTestS
         return err
 
     err = run(with_sender(options(server), body))
-    assert (err.permanent, err.code) == (False, 421)
+    assert (err.verdict, err.code) == (Verdict.RETRY, 421)
     assert len(server.messages) == 1
     assert server.connection_count == 2
 
@@ -329,18 +337,18 @@ def test_nobody_listening_is_unreachable() -> None:
         return await send_expecting_error(sender, envelope(1))
 
     err = run(with_sender(opts, body))
-    assert err.unreachable and not err.permanent
+    assert err.verdict is Verdict.UNREACHABLE  # never offered: not an attempt at the message
     assert f"127.0.0.1:{opts.port}" in str(err)
 
 
-def test_slow_server_times_out_as_unreachable(server: SmtpTestServer) -> None:
+def test_slow_server_times_out_and_stops_the_round(server: SmtpTestServer) -> None:
     server.data_delay = 2.0
 
     async def body(sender: SmtpSender) -> TransportError:
         return await send_expecting_error(sender, envelope(1))
 
     err = run(with_sender(options(server, timeout_seconds=0.3), body))
-    assert err.unreachable and not err.permanent
+    assert err.verdict is Verdict.DOWN  # offered, maybe even accepted late: an attempt
     assert str(err) == f"{server.host}:{server.port} did not answer within 0.3s"
 
 
@@ -373,13 +381,13 @@ def test_server_down_mid_way_is_unreachable_then_recovers(server: SmtpTestServer
         server.stop()
         err = await send_expecting_error(sender, envelope(2))
         err_again = await send_expecting_error(sender, envelope(3))
-        assert err_again.unreachable
+        assert err_again.verdict is Verdict.UNREACHABLE
         server.start()
         await sender.send(envelope(4))
         return err
 
     err = run(with_sender(options(server), body))
-    assert err.unreachable and not err.permanent
+    assert err.verdict is Verdict.UNREACHABLE  # the reconnect for message 2 found nobody
     assert [m.message["Subject"] for m in server.messages] == ["Reminder 1", "Reminder 4"]
 
 
@@ -408,7 +416,7 @@ def test_untrusted_certificate_fails_unless_verification_is_off(
             return await send_expecting_error(sender, envelope(1))
 
         err = run(with_sender(opts, body))
-        assert err.unreachable and not err.permanent
+        assert err.verdict is Verdict.UNREACHABLE
         assert "certificate" in str(err).lower()
         assert srv.messages == []
 
@@ -429,7 +437,7 @@ def test_starttls_required_but_not_offered_is_unreachable(server: SmtpTestServer
         return await send_expecting_error(sender, envelope(1))
 
     err = run(with_sender(options(server, security="starttls"), body))
-    assert err.unreachable
+    assert err.verdict is Verdict.UNREACHABLE
     assert "STARTTLS" in str(err)
     assert server.messages == []
 
@@ -459,7 +467,7 @@ def test_wrong_password_stops_the_round_without_leaking_it() -> None:
         err = run(with_sender(opts, body))
         assert srv.auth_failures >= 1
         assert srv.messages == []
-    assert err.unreachable and not err.permanent
+    assert err.verdict is Verdict.UNREACHABLE
     assert err.code == 535
     assert str(err).startswith("SMTP login as alice refused: 535")
     shown = "".join(traceback.format_exception(err)) + repr(err) + repr(opts)
@@ -476,7 +484,7 @@ def test_no_credentials_against_an_auth_server_stops_the_round() -> None:
 
         err = run(with_sender(options(srv), body))
     assert err.code == 530
-    assert err.unreachable and not err.permanent
+    assert err.verdict is Verdict.DOWN  # MAIL was refused: an attempt, and the round stops
 
 
 # -- SMTP: addresses ----------------------------------------------------------------------------
@@ -496,7 +504,7 @@ def test_non_bare_addresses_are_refused_before_talking_to_the_server(
         return err
 
     err = run(with_sender(options(server), body))
-    assert err.permanent and not err.unreachable
+    assert err.verdict is Verdict.FAIL
     assert "invalid recipient address" in str(err)
     assert [m.rcpt_tos for m in server.messages] == [("friend@example.jp",)]
 

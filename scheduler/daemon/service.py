@@ -57,8 +57,8 @@ from scheduler.dates.cron import build_trigger
 from scheduler.db.database import Database, lock_key
 from scheduler.db.models import DaemonRow
 from scheduler.errors import ConfigError, UserError
-from scheduler.mail.delivery import Clock, Delivery, DeliveryReport, make_transport, utcnow
-from scheduler.mail.transports import Transport
+from scheduler.mail.delivery import Clock, Delivery, DeliveryReport, utcnow
+from scheduler.mail.transports import Transport, make_transport
 from scheduler.services.runs import JobResult, Runner
 
 log = logging.getLogger("sistercity.daemon")

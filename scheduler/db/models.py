@@ -137,7 +137,7 @@ class MessageRow(Base):
     subject: Mapped[str]
     message_id: Mapped[str]
     sender: Mapped[str]
-    state: Mapped[str]
+    state: Mapped[str]  # a MessageState value
     attempts: Mapped[int]
     next_attempt_at: Mapped[dt.datetime]
     claimed_at: Mapped[dt.datetime | None]

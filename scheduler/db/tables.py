@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 
+from scheduler.db.states import MessageState
+
 METADATA = MetaData()
 
 
@@ -56,7 +58,7 @@ messages = Table(
     Column("subject", Text, nullable=False),
     Column("message_id", String(300), nullable=False, unique=True),  # the Message-ID header
     Column("sender", String(320), nullable=False),  # envelope from
-    Column("state", String(10), nullable=False, default="pending"),
+    Column("state", String(10), nullable=False, default=MessageState.PENDING.value),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UTCDateTime, nullable=False),
     Column("claimed_at", UTCDateTime, nullable=True),

@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, bindparam, select, text, update
+from sqlalchemy import BindParameter, Connection, Update, bindparam, select, update
 
 from scheduler.config import Settings
 from scheduler.db.database import Database
+from scheduler.db.states import MessageState
 from scheduler.db.tables import UTCDateTime, message_bodies, messages
-from scheduler.mail.transports import Envelope, Sender, Transport, TransportError
+from scheduler.mail.transports import Envelope, Sender, Transport, TransportError, Verdict
 
 log = logging.getLogger("sistercity.delivery")
 
@@ -35,14 +36,20 @@ CLAIM_BATCH = 8
 _SENT = (
     update(messages)
     .where(messages.c.id == bindparam("mid"), messages.c.claimed_by == bindparam("worker"))
-    .values(state="sent", sent_at=bindparam("sent_at", type_=UTCDateTime()), last_error=None,
-            claimed_at=None, claimed_by=None)
+    .values(state=MessageState.SENT, sent_at=bindparam("sent_at", type_=UTCDateTime()),
+            last_error=None, claimed_at=None, claimed_by=None)
 )
 
+# The ids a round is limited to, inlined into the SQL when it runs (as before: a large run
+# would otherwise need one bound parameter per id).
+_ONLY: BindParameter[list[int]] = bindparam("only", expanding=True, literal_execute=True)
+
+# A clock returns the current time, timezone-aware.
 Clock = Callable[[], dt.datetime]
 
 
 def utcnow() -> dt.datetime:
+    """The real clock: now, aware, in UTC."""
     return dt.datetime.now(dt.UTC)
 
 
@@ -51,8 +58,19 @@ def backoff_seconds(attempts: int, initial: int, maximum: int) -> int:
     return int(min(maximum, initial * 2 ** max(0, attempts - 1)))
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A message this sender claimed: its envelope, and which attempt at it this is (1 for
+    the first try; the count the claim wrote)."""
+
+    envelope: Envelope
+    attempt: int
+
+
 @dataclass
 class DeliveryReport:
+    """What one round did: message ids by outcome, and why it stopped early (if it did)."""
+
     sent: list[int] = field(default_factory=list)
     retrying: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
@@ -60,33 +78,15 @@ class DeliveryReport:
 
     @property
     def attempted(self) -> set[int]:
+        """Every message the round tried, whatever came of it."""
         return {*self.sent, *self.retrying, *self.failed}
 
 
-def make_transport(settings: Settings) -> Transport:
-    from scheduler.mail.transports import FileTransport, SmtpOptions, SmtpTransport
-
-    if settings.email.transport == "file":
-        return FileTransport(settings.email.outbox_dir)
-    s = settings.smtp
-    if not s.verify_tls and s.security != "none":
-        log.warning("smtp.verify_tls is false: the mail server's certificate is not checked "
-                    "(use this only for a test server)")
-    options = SmtpOptions(
-        host=s.host,
-        port=s.port,
-        security=s.security,  # type: ignore[arg-type]
-        username=s.username,
-        password=s.password(),
-        timeout_seconds=s.timeout_seconds,
-        max_connections=s.max_connections,
-        verify_tls=s.verify_tls,
-        cafile=str(s.cafile) if s.cafile else None,
-    )
-    return SmtpTransport(options)
-
-
 class Delivery:
+    """Delivery rounds for one database and transport, under one worker name (default
+    `host:pid`). `clock` is read for claims, back-off and claim expiry; `progress` is called
+    with 1 for every message sent."""
+
     def __init__(
         self,
         db: Database,
@@ -117,8 +117,8 @@ class Delivery:
         with self._writing() as conn:
             result = conn.execute(
                 update(messages)
-                .where(messages.c.state == "sending", messages.c.claimed_at < cutoff)
-                .values(state="pending", claimed_at=None, claimed_by=None)
+                .where(messages.c.state == MessageState.SENDING, messages.c.claimed_at < cutoff)
+                .values(state=MessageState.PENDING, claimed_at=None, claimed_by=None)
             )
             return int(result.rowcount or 0)
 
@@ -128,38 +128,63 @@ class Delivery:
         due_by: dt.datetime | None = None,
         *,
         limit: int = 1,
-    ) -> list[Envelope]:
-        """Atomically move up to `limit` messages due by `due_by` (default: now) to `sending`
-        under our name. A round passes its start time, so a message it retried is not tried
-        again in the same round."""
+    ) -> list[Claimed]:
+        """Atomically move up to `limit` pending messages due by `due_by` (default: now), lowest
+        id first, to `sending` under our name, counting one more attempt at each; `only`
+        restricts the choice to those ids. A round passes its start time, so a message it
+        retried is not tried again in the same round. Returns them in id order."""
+        if only is not None and not only:
+            return []
         now = self.clock()
-        naive_now = now.astimezone(dt.UTC).replace(tzinfo=None)
-        naive_due = (due_by or now).astimezone(dt.UTC).replace(tzinfo=None)
-        only_clause = ""
-        params: dict[str, object] = {
-            "now": naive_now, "due": naive_due, "worker": self.worker, "limit": limit,
-        }
-        if only is not None:
-            if not only:
-                return []
-            only_clause = f" AND id IN ({','.join(str(int(i)) for i in sorted(only))})"
-        lock = "" if self.db.is_sqlite else " FOR UPDATE SKIP LOCKED"
-        sql = text(
-            "UPDATE messages SET state = 'sending', claimed_at = :now, claimed_by = :worker, "
-            "attempts = attempts + 1 WHERE id IN (SELECT id FROM messages WHERE state = "
-            f"'pending' AND next_attempt_at <= :due{only_clause} ORDER BY id LIMIT :limit{lock}) "
-            "AND state = 'pending' RETURNING id, sender, recipient"
-        )
         with self._writing() as conn:
-            rows = sorted(conn.execute(sql, params).all(), key=lambda r: int(r[0]))
-            if not rows:
+            params = {"only": sorted(only)} if only is not None else {}
+            claimed = conn.execute(
+                self._claim_statement(only is not None, limit, due_by or now, now), params
+            ).all()
+            if not claimed:
                 return []
             bodies = dict(conn.execute(
                 select(message_bodies.c.message_id, message_bodies.c.data)
-                .where(message_bodies.c.message_id.in_([r[0] for r in rows]))
+                .where(message_bodies.c.message_id.in_([r.id for r in claimed]))
             ).all())
-        return [Envelope(message_id=r[0], sender=r[1], recipient=r[2], data=bytes(bodies[r[0]]))
-                for r in rows]
+        return [
+            Claimed(Envelope(r.id, r.sender, r.recipient, bytes(bodies[r.id])), r.attempts)
+            for r in sorted(claimed, key=lambda r: int(r.id))
+        ]
+
+    def _claim_statement(
+        self, restricted: bool, limit: int, due: dt.datetime, now: dt.datetime
+    ) -> Update:
+        """WITH due AS MATERIALIZED (the first `limit` due pending ids) UPDATE … WHERE id IN
+        due AND still pending, RETURNING what a sender needs and the new attempt count.
+
+        MATERIALIZED: PostgreSQL would otherwise plan `id IN (SELECT … LIMIT n)` as a semi
+        join that rescans the subquery per row, taking more than `limit` rows in one claim.
+        """
+        due_ids = (
+            select(messages.c.id)
+            .where(messages.c.state == MessageState.PENDING, messages.c.next_attempt_at <= due)
+            .order_by(messages.c.id)
+            .limit(limit)
+        )
+        if restricted:
+            due_ids = due_ids.where(messages.c.id.in_(_ONLY))
+        if not self.db.is_sqlite:
+            # Rows another process is claiming right now are passed over, not waited for.
+            # (SQLite has no row locks: BEGIN IMMEDIATE serialises the writers instead.)
+            due_ids = due_ids.with_for_update(skip_locked=True)
+        due_rows = due_ids.cte("due").prefix_with("MATERIALIZED")
+        return (
+            update(messages)
+            # Still pending: on PostgreSQL the row may have changed since the CTE's snapshot;
+            # the UPDATE re-checks its WHERE on the newest version of the row.
+            .where(messages.c.id.in_(select(due_rows.c.id)),
+                   messages.c.state == MessageState.PENDING)
+            .values(state=MessageState.SENDING, claimed_at=now, claimed_by=self.worker,
+                    attempts=messages.c.attempts + 1)
+            .returning(messages.c.id, messages.c.sender, messages.c.recipient,
+                       messages.c.attempts)
+        )
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:
@@ -188,40 +213,40 @@ class Delivery:
             conn.execute(
                 update(messages)
                 .where(messages.c.id.in_(ids), messages.c.claimed_by == self.worker,
-                       messages.c.state == "sending")
-                .values(state="pending", claimed_at=None, claimed_by=None,
+                       messages.c.state == MessageState.SENDING)
+                .values(state=MessageState.PENDING, claimed_at=None, claimed_by=None,
                         attempts=messages.c.attempts - 1)
             )
 
     def record_sent(self, message_id: int) -> None:
+        """The server accepted it: `sent`, at the clock's time."""
         with self._writing() as conn:
             conn.execute(_SENT, {"mid": message_id, "worker": self.worker,
                                  "sent_at": self.clock()})
 
-    def record_error(self, message_id: int, error: TransportError) -> str:
-        """Retry later, or fail for good; returns the new state."""
-        if error.connecting:
+    def record_error(self, claimed: Claimed, error: TransportError) -> MessageState:
+        """Retry later (after the back-off for `claimed.attempt`), fail for good, or hand back
+        untried, as the error's verdict says; returns the new state."""
+        message_id = claimed.envelope.message_id
+        if not error.verdict.counts_attempt:
             # The server was never reached for this message: hand it back untouched (the
             # round stops; the next round or daemon tick tries again).
-            self._finish(message_id, state="pending", attempts=messages.c.attempts - 1,
-                         last_error=str(error))
-            return "pending"
-        with self._writing() as conn:
-            count = conn.execute(
-                text("SELECT attempts FROM messages WHERE id = :id"), {"id": message_id}
-            ).scalar_one_or_none() or 1
+            self._finish(message_id, state=MessageState.PENDING,
+                         attempts=messages.c.attempts - 1, last_error=str(error))
+            return MessageState.PENDING
         smtp = self.settings.smtp
-        if error.permanent or count >= smtp.max_attempts:
-            self._finish(message_id, state="failed", last_error=str(error))
-            return "failed"
-        wait = backoff_seconds(count, smtp.retry_initial_seconds, smtp.retry_max_seconds)
+        if error.verdict is Verdict.FAIL or claimed.attempt >= smtp.max_attempts:
+            self._finish(message_id, state=MessageState.FAILED, last_error=str(error))
+            return MessageState.FAILED
+        wait = backoff_seconds(claimed.attempt, smtp.retry_initial_seconds,
+                               smtp.retry_max_seconds)
         self._finish(
             message_id,
-            state="pending",
+            state=MessageState.PENDING,
             last_error=str(error),
             next_attempt_at=self.clock() + dt.timedelta(seconds=wait),
         )
-        return "pending"
+        return MessageState.PENDING
 
     # -- the round --------------------------------------------------------------------
     async def run(self, only: Iterable[int] | None = None) -> DeliveryReport:
@@ -243,11 +268,11 @@ class Delivery:
                         return
                     if sender is None:
                         sender = await self.transport.open_sender()
-                    for i, envelope in enumerate(batch):
+                    for i, claimed in enumerate(batch):
                         if halt.is_set() or self._stop.is_set():
-                            self.release(e.message_id for e in batch[i:])
+                            self.release(c.envelope.message_id for c in batch[i:])
                             return
-                        await self._send_one(sender, envelope, report, halt)
+                        await self._send_one(sender, claimed, report, halt)
             finally:
                 if sender is not None:
                     await sender.close()
@@ -263,8 +288,9 @@ class Delivery:
         return report
 
     async def _send_one(
-        self, sender: Sender, envelope: Envelope, report: DeliveryReport, halt: asyncio.Event
+        self, sender: Sender, claimed: Claimed, report: DeliveryReport, halt: asyncio.Event
     ) -> None:
+        envelope = claimed.envelope
         try:
             try:
                 await sender.send(envelope)
@@ -272,18 +298,18 @@ class Delivery:
                 raise
             except Exception as exc:  # a bug or an unexpected library error: retry, don't strand
                 log.exception("message %d: unexpected error while sending", envelope.message_id)
-                raise TransportError(f"unexpected error: {exc!r}") from exc
+                raise TransportError(f"unexpected error: {exc!r}", Verdict.RETRY) from exc
         except TransportError as error:
-            state = self.record_error(envelope.message_id, error)
-            (report.failed if state == "failed" else report.retrying).append(envelope.message_id)
+            failed = self.record_error(claimed, error) is MessageState.FAILED
+            (report.failed if failed else report.retrying).append(envelope.message_id)
             log.warning(
                 "message %d to %s: %s (%s)",
                 envelope.message_id,
                 envelope.recipient,
                 error,
-                "failed" if state == "failed" else "will retry",
+                "failed" if failed else "will retry",
             )
-            if error.unreachable:
+            if error.verdict.stops_round:
                 report.stopped = str(error)
                 halt.set()
             return

@@ -42,6 +42,8 @@ _WHITESPACE_RUN = re.compile(r"\s+")
 
 @dataclass(frozen=True)
 class Attendee:
+    """One invitee: a bare address and the display name (may be empty)."""
+
     email: str
     name: str = ""
 

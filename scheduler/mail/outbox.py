@@ -18,6 +18,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from scheduler.db.models import MessageRow, NoticeRow
+from scheduler.db.states import MessageState
 from scheduler.db.tables import message_bodies
 from scheduler.mail.render import Rendered, Renderer
 from scheduler.planning import History, Notice, Recipient, Sent
@@ -39,6 +40,8 @@ class Draft:
 
 @dataclass
 class QueueResult:
+    """What `queue_drafts` inserted: notice and message counts, message ids in order."""
+
     notices: int = 0
     messages: int = 0
     message_ids: list[int] = field(default_factory=list)
@@ -147,7 +150,7 @@ def _insert(
             "subject": d.rendered.subject,
             "message_id": d.rendered.message_id,
             "sender": sender,
-            "state": "pending",
+            "state": MessageState.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,

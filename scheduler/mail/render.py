@@ -72,6 +72,9 @@ def header_text(value: str, limit: int = 250) -> str:
 
 @dataclass(frozen=True)
 class Rendered:
+    """One finished email: the Subject header, the Message-ID (with angle brackets), the
+    complete message as bytes (CRLF, ready for SMTP), and its text and HTML bodies."""
+
     subject: str
     message_id: str
     data: bytes
@@ -107,6 +110,12 @@ def _bytecode_cache(kind: str) -> FileSystemBytecodeCache | None:
 
 
 class Renderer:
+    """Renders jobs' notices into emails from Jinja2 templates (`templates_dir` first, then
+    the bundled ones), in the recipient's language; dates shown in `timezone`.
+
+    Raises ConfigError (from `template`, `check`, `render`) for a missing or broken template.
+    """
+
     def __init__(self, *, sender: str, timezone: str, templates_dir: Path | None = None) -> None:
         self.sender = sender
         self.sender_name, self.sender_address = parseaddr(sender)
@@ -133,12 +142,8 @@ class Renderer:
     @staticmethod
     def _environment(loader: ChoiceLoader, *, autoescape: bool) -> Environment:
         env = Environment(
-            loader=loader,
-            undefined=StrictUndefined,
-            autoescape=autoescape,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
+            loader=loader, undefined=StrictUndefined, autoescape=autoescape,
+            trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         )
         env.filters["date"] = _date
         env.filters["month_year"] = format_month_year
@@ -149,6 +154,11 @@ class Renderer:
         return env
 
     def template(self, name: str) -> Template:
+        """The compiled template `name` (e.g. "anniversaries.en.html"), cached.
+
+        Raises:
+            ConfigError: it is missing or does not compile.
+        """
         cached = self._cache.get(name)
         if cached is None:
             env = self.html_env if name.endswith(".html") else self.text_env
@@ -263,6 +273,9 @@ def build_message(
     date: dt.datetime,
     job: str,
 ) -> EmailMessage:
+    """A multipart/alternative message (text, then HTML, both UTF-8) with the headers every
+    message carries: From `sender` (cleaned), To, Subject, Date, Message-ID, and the markers
+    that keep auto-responders quiet."""
     msg = EmailMessage(policy=SMTP)
     name, address = parseaddr(sender)
     msg["From"] = Address(header_text(name), addr_spec=address)

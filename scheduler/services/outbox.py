@@ -19,8 +19,10 @@ from sqlalchemy import select, update
 from scheduler.config import Settings
 from scheduler.db.database import Database
 from scheduler.db.models import MessageRow
+from scheduler.db.states import MessageState
 from scheduler.errors import UserError
-from scheduler.mail.delivery import Delivery, DeliveryReport, make_transport
+from scheduler.mail.delivery import Delivery, DeliveryReport
+from scheduler.mail.transports import make_transport
 from scheduler.services.states import REQUEUEABLE, WAITING
 
 
@@ -95,7 +97,7 @@ def requeue(db: Database, ids: Collection[int], *, now: dt.datetime) -> Requeued
         query = select(MessageRow.id, MessageRow.state)
         query = (
             query.where(MessageRow.id.in_(ids)) if ids
-            else query.where(MessageRow.state == "failed")
+            else query.where(MessageRow.state == MessageState.FAILED)
         )
         found = {r[0]: r[1] for r in session.execute(query)}
         missing = [i for i in ids if i not in found]
@@ -106,7 +108,7 @@ def requeue(db: Database, ids: Collection[int], *, now: dt.datetime) -> Requeued
             session.execute(
                 update(MessageRow)
                 .where(MessageRow.id.in_(chosen))
-                .values(state="pending", attempts=0, next_attempt_at=now)
+                .values(state=MessageState.PENDING, attempts=0, next_attempt_at=now)
             )
     return Requeued(chosen, tuple(sorted(set(found) - set(chosen))))
 

@@ -1,184 +1,41 @@
-"""Handing finished messages to the outside world: a directory of .eml files, or SMTP.
+"""The SMTP transport (aiosmtplib): one reused connection per sender, replies classified into
+a `Verdict` (4xx retry, 5xx fail, a broken session stops the round).
 
-The delivery loop opens up to `Transport.max_connections` senders and pushes envelopes through
-them one at a time. A sender either returns (the message was accepted) or raises
-`TransportError`, which tells the loop what to do with the message:
-
-* `permanent`   -- the server refused it for good (5xx): fail the message now;
-* `unreachable` -- we could not talk to the server at all (or could not log in): keep the
-  message and stop the round, because every other message would fail the same way;
-* neither       -- a temporary refusal of this message (4xx): retry it later.
+Only bare addresses go out: aiosmtplib would quietly extract "x@y" from "Name <x@y>" -- or from
+worse -- so anything else is refused before the server hears of it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
 import logging
 import os
 import re
 import ssl
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 import aiosmtplib
 
+from scheduler.mail.transports.base import Envelope, TransportError, Verdict
+
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "Envelope",
-    "FileSender",
-    "FileTransport",
-    "Sender",
-    "SmtpOptions",
-    "SmtpSender",
-    "SmtpTransport",
-    "Transport",
-    "TransportError",
-    "make_transport",
-]
-
-
-@dataclass(frozen=True)
-class Envelope:
-    message_id: int  # outbox row id, for logs
-    sender: str  # bare envelope-from address
-    recipient: str  # one recipient (every message has exactly one)
-    data: bytes  # the complete RFC 5322 message, CRLF line endings
-
-
-class TransportError(Exception):
-    """`permanent`: the server refused for good (5xx) -> the message fails now.
-    `unreachable`: we could not talk to the server at all (connect refused/timeout, TLS handshake
-    failure, lost connection before the message was accepted) -> temporary; the caller stops the
-    delivery round instead of burning an attempt on every queued message.
-    `connecting`: the failure came before this message was offered to the server (connect, TLS,
-    login): it says nothing about the message, so it does not count as an attempt at it."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        permanent: bool = False,
-        unreachable: bool = False,
-        code: int | None = None,
-        connecting: bool = False,
-    ) -> None:
-        if permanent and unreachable:
-            raise ValueError("a TransportError cannot be both permanent and unreachable")
-        super().__init__(message)
-        self.message = message
-        self.permanent = permanent
-        self.unreachable = unreachable
-        self.code = code
-        self.connecting = connecting
-
-    @property
-    def temporary(self) -> bool:
-        return not self.permanent
-
-    def __repr__(self) -> str:
-        flags = (
-            "permanent" if self.permanent else "unreachable" if self.unreachable else "temporary"
-        )
-        return f"TransportError({self.message!r}, {flags}, code={self.code})"
-
-
-class Sender(Protocol):
-    async def send(self, envelope: Envelope) -> None:
-        """Return when the message was accepted; otherwise raise TransportError."""
-        ...
-
-    async def close(self) -> None: ...
-
-
-class Transport(Protocol):
-    max_connections: int
-
-    async def open_sender(self) -> Sender:
-        """One connection's worth of sending, reused for many messages."""
-        ...
-
-
-# --------------------------------------------------------------------------------------------
-# Files
-
-
-_UNSAFE = re.compile(r"[^a-z0-9.@_-]+")
-_MAX_NAME_RECIPIENT = 64
-
-
-def safe_recipient(recipient: str) -> str:
-    """The recipient as a file-name fragment: only [a-z0-9.@_-], no "..", at most 64 chars."""
-    name = _UNSAFE.sub("_", recipient.lower())
-    name = re.sub(r"\.{2,}", ".", name).strip(".")[:_MAX_NAME_RECIPIENT]
-    return name or "unknown"
-
-
-class FileSender:
-    def __init__(self, outbox_dir: Path) -> None:
-        self.outbox_dir = outbox_dir
-
-    def filename(self, envelope: Envelope, now: dt.datetime | None = None) -> str:
-        stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%d-%H%M%S")
-        return f"{stamp}-{envelope.message_id:06d}-{safe_recipient(envelope.recipient)}.eml"
-
-    async def send(self, envelope: Envelope) -> None:
-        path = self.outbox_dir / self.filename(envelope)
-        try:
-            await asyncio.to_thread(_write_atomically, path, envelope.data)
-        except OSError as exc:
-            # Disk full, permissions, a missing mount: every message would fail the same way.
-            raise TransportError(
-                f"cannot write {path}: {exc.strerror or exc}", unreachable=True
-            ) from exc
-        log.debug("message %s written to %s", envelope.message_id, path)
-
-    async def close(self) -> None:
-        return None
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".eml.part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX only)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-class FileTransport:
-    """Writes every message to `<outbox_dir>/<YYYYMMDD-HHMMSS>-<id:06d>-<recipient>.eml` (UTC)."""
-
-    def __init__(self, outbox_dir: Path) -> None:
-        self.outbox_dir = Path(outbox_dir)
-        self.max_connections = 1
-
-    async def open_sender(self) -> FileSender:
-        return FileSender(self.outbox_dir)
-
-
-# --------------------------------------------------------------------------------------------
-# SMTP
+__all__ = ["SmtpOptions", "SmtpSender", "SmtpTransport"]
 
 
 @dataclass(frozen=True)
 class SmtpOptions:
+    """How to reach the mail server: `security` "none" (plain, never upgraded), "starttls" or
+    "tls" (implicit, like port 465); `timeout_seconds` per SMTP command; `max_connections`
+    senders at once; `cafile` a PEM bundle to trust instead of the system's.
+
+    Raises:
+        ValueError: a security mode, port (1-65535), timeout (> 0) or connection count (≥ 1)
+            out of range.
+    """
+
     host: str
     port: int
     security: Literal["none", "starttls", "tls"]
@@ -201,9 +58,12 @@ class SmtpOptions:
 
     @property
     def where(self) -> str:
+        """`host:port`, for messages."""
         return f"{self.host}:{self.port}"
 
     def tls_context(self) -> ssl.SSLContext:
+        """The TLS context for `security` starttls/tls: verifying against `cafile` (or the
+        system's CAs), or checking nothing when `verify_tls` is off."""
         if not self.verify_tls:
             ctx = ssl.create_default_context()
             ctx.check_hostname = False
@@ -232,9 +92,16 @@ class SmtpSender:
 
     @property
     def connected(self) -> bool:
+        """Whether a connection is open now (it may still turn out to be dead)."""
         return self._smtp is not None and self._smtp.is_connected
 
     async def send(self, envelope: Envelope) -> None:
+        """Send one message (concurrent calls wait their turn); return when the server
+        accepted it.
+
+        Raises:
+            TransportError: with the verdict for the message and the round (see `Verdict`).
+        """
         async with self._lock:
             try:
                 await self._send_retrying_once(envelope)
@@ -246,7 +113,7 @@ class SmtpSender:
     async def _send_retrying_once(self, envelope: Envelope) -> None:
         problem = _address_problem(envelope)
         if problem is not None:
-            raise TransportError(problem, permanent=True)
+            raise TransportError(problem, Verdict.FAIL)
         reused = self.connected
         try:
             await self._send_once(envelope)
@@ -265,6 +132,7 @@ class SmtpSender:
                 raise again.error from again.__cause__
 
     async def close(self) -> None:
+        """Say QUIT (briefly) and close; safe to call twice, never raises for the network."""
         async with self._lock:
             smtp, self._smtp = self._smtp, None
             if smtp is None:
@@ -301,9 +169,7 @@ class SmtpSender:
                 await smtp.connect()
             except (aiosmtplib.SMTPException, OSError) as exc:
                 raise TransportError(
-                    f"cannot connect to {o.where}: {_describe(exc)}",
-                    unreachable=True,
-                    connecting=True,
+                    f"cannot connect to {o.where}: {_describe(exc)}", Verdict.UNREACHABLE
                 ) from exc
             if o.username:
                 await self._login(smtp)
@@ -321,15 +187,13 @@ class SmtpSender:
         except aiosmtplib.SMTPResponseException as exc:  # incl. SMTPAuthenticationError
             raise TransportError(
                 f"SMTP login as {o.username} refused: {_reply(exc.code, exc.message)} ({o.where})",
-                unreachable=True,
+                Verdict.UNREACHABLE,
                 code=exc.code,
-                connecting=True,
             ) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise TransportError(
                 f"SMTP login as {o.username} failed: {_describe(exc)} ({o.where})",
-                unreachable=True,
-                connecting=True,
+                Verdict.UNREACHABLE,
             ) from exc
 
     async def _send_once(self, envelope: Envelope) -> None:
@@ -351,7 +215,7 @@ class SmtpSender:
             if error is None:  # not ours to interpret (a bug, or cancellation)
                 self._drop()
                 raise
-            if error.unreachable and isinstance(exc, ConnectionError):
+            if error.verdict is Verdict.DOWN and isinstance(exc, ConnectionError):
                 self._drop()  # gone, not slow: worth one reconnect
                 raise _ConnectionLost(error) from exc
             if not isinstance(exc, _SERVER_REPLIES) or error.code == 421:
@@ -368,7 +232,7 @@ class SmtpSender:
         if isinstance(exc, aiosmtplib.SMTPHeloError):
             # EHLO/HELO refused: the session, not this message, is the problem.
             return TransportError(
-                f"{_reply(exc.code, exc.message)} ({where})", unreachable=True, code=exc.code
+                f"{_reply(exc.code, exc.message)} ({where})", Verdict.DOWN, code=exc.code
             )
         if isinstance(exc, aiosmtplib.SMTPResponseException) and not isinstance(
             exc, aiosmtplib.SMTPConnectError
@@ -379,17 +243,17 @@ class SmtpSender:
         # ConnectionErrors, SMTPTimeoutError is a TimeoutError.)
         if isinstance(exc, TimeoutError):
             timeout = self.options.timeout_seconds
-            return TransportError(f"{where} did not answer within {timeout:g}s", unreachable=True)
+            return TransportError(f"{where} did not answer within {timeout:g}s", Verdict.DOWN)
         if isinstance(exc, ConnectionError):
-            return TransportError(f"connection to {where} lost: {_describe(exc)}", unreachable=True)
+            return TransportError(f"connection to {where} lost: {_describe(exc)}", Verdict.DOWN)
         if isinstance(exc, OSError):  # ssl.SSLError, socket errors
-            return TransportError(f"cannot talk to {where}: {_describe(exc)}", unreachable=True)
+            return TransportError(f"cannot talk to {where}: {_describe(exc)}", Verdict.DOWN)
         if isinstance(exc, aiosmtplib.SMTPNotSupported):  # SMTPUTF8 needed, not offered
-            return TransportError(f"{_describe(exc)} ({where})", permanent=True)
+            return TransportError(f"{_describe(exc)} ({where})", Verdict.FAIL)
         if isinstance(exc, ValueError):  # aiosmtplib found an address it cannot send
-            return TransportError(f"address not accepted for sending: {exc}", permanent=True)
+            return TransportError(f"address not accepted for sending: {exc}", Verdict.FAIL)
         if isinstance(exc, aiosmtplib.SMTPException):
-            return TransportError(f"{_describe(exc)} ({where})")
+            return TransportError(f"{_describe(exc)} ({where})", Verdict.RETRY)
         return None
 
 
@@ -419,8 +283,8 @@ def _by_code(code: int, text: str, where: str) -> TransportError:
     message = f"{_reply(code, text)} ({where})"
     if code == 530:
         # "Authentication required": a configuration problem shared by every message.
-        return TransportError(message, unreachable=True, code=code)
-    return TransportError(message, permanent=500 <= code < 600, code=code)
+        return TransportError(message, Verdict.DOWN, code=code)
+    return TransportError(message, Verdict.FAIL if 500 <= code < 600 else Verdict.RETRY, code=code)
 
 
 def _describe(exc: BaseException) -> str:
@@ -443,19 +307,13 @@ def _describe(exc: BaseException) -> str:
 
 
 class SmtpTransport:
+    """Mail through an SMTP server; up to `options.max_connections` senders at once."""
+
     def __init__(self, settings: SmtpOptions) -> None:
         self.settings = settings
         self.max_connections = settings.max_connections
 
     async def open_sender(self) -> SmtpSender:
+        """A sender whose connection opens on its first message."""
         return SmtpSender(self.settings)
 
-
-def make_transport(kind: str, *, outbox_dir: Path, smtp: SmtpOptions | None) -> Transport:
-    if kind == "file":
-        return FileTransport(outbox_dir)
-    if kind == "smtp":
-        if smtp is None:
-            raise ValueError("the smtp transport needs SmtpOptions")
-        return SmtpTransport(smtp)
-    raise ValueError(f"unknown transport {kind!r} (expected 'file' or 'smtp')")
