@@ -22,18 +22,12 @@ from scheduler.cli.app import cli
 from scheduler.db.database import Database
 from scheduler.registry.domain import Agreement, AgreementKind, Partner, Registry
 from scheduler.registry.store import load_registry
-from scheduler.sheets.spreadsheet import (
-    COLUMNS,
-    EXTRAS,
-    SheetRow,
-    Where,
-    new_partner_id,
-    parse_cell_date,
-    parse_country,
-    parse_kind,
-    parse_level,
-    plan_import,
-)
+from scheduler.sheets.cells import parse_cell_date, parse_kind, parse_level
+from scheduler.sheets.columns import COLUMNS, EXTRAS
+from scheduler.sheets.countries import parse_country
+from scheduler.sheets.importing import new_partner_id, plan_import
+from scheduler.sheets.reading import Where
+from scheduler.sheets.rows import SheetRow
 
 HEADER = [c.en for c in COLUMNS]
 THAI_HEADER = [c.th for c in COLUMNS]
@@ -491,7 +485,7 @@ def test_plan_settles_a_name_tie_by_partner_id_else_refuses() -> None:
                                   _sheet_row(3, "Osaka")], twins)
     assert [(o.partner_id, o.partner) for o in plan.outcomes] == [
         ("osaka-b", "matched by English name")]
-    assert [p.render("t.xlsx") for p in plan.problems] == [
+    assert plan.problems.lines() == [
         't.xlsx: sheet Agreements, row 3: "Osaka" (JP) matches several partners: osaka-a, '
         "osaka-b (see `sistercity partners`)"]
     # English and Thai names pointing at two different partners is a tie too.
