@@ -18,6 +18,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from scheduler.db.models import PartnerRow
@@ -36,17 +37,54 @@ if TYPE_CHECKING:
 AgreementKey = tuple[str, str, dt.date, str]  # partner, kind, signed on, local party
 
 
+class PartnerMatch(StrEnum):
+    """How a row's partner was found."""
+
+    NEW = "new"  # created for this row
+    EARLIER_ROW = "new earlier"  # created for an earlier row of the file
+    ENGLISH = "matched by English name"
+    THAI = "matched by Thai name"
+
+
+class AgreementMatch(StrEnum):
+    """What a row's agreement is, against what is stored and the rows before it."""
+
+    NEW = "new"
+    UPDATED = "updated"  # fills in or changes a stored agreement
+    UNCHANGED = "unchanged"
+    REPEATED = "repeated"  # the same as an earlier row of the file: skipped
+
+
 @dataclass(frozen=True)
 class RowOutcome:
     """What happens to one row: its partner (`partner_id`, and how it was found) and its
-    agreement; `group` is the partner's working group id (None: no group)."""
+    agreement; `group` is the partner's working group id (None: no group). `created_at` is
+    the row that created the partner (EARLIER_ROW), `same_as` the row repeated (REPEATED)."""
 
     where: Where
     partner_id: str
-    partner: str  # "new", "matched by English name", "matched by Thai name", "new (row …)"
-    agreement: str  # "new", "updated", "unchanged", "same as row …"
+    match: PartnerMatch
+    status: AgreementMatch
     row: SheetRow
     group: str | None
+    created_at: Where | None = None
+    same_as: Where | None = None
+
+    @property
+    def partner(self) -> str:
+        """How the partner was found, as a report says it: "new", "new (row 2)", "matched by
+        English name"."""
+        if self.match is PartnerMatch.EARLIER_ROW:
+            return f"new ({self.created_at})"
+        return self.match.value
+
+    @property
+    def agreement(self) -> str:
+        """The agreement's status, as a report says it: "new", "updated", "unchanged",
+        "same as row 2"."""
+        if self.status is AgreementMatch.REPEATED:
+            return f"same as {self.same_as}"
+        return self.status.value
 
 
 @dataclass
@@ -72,16 +110,17 @@ class ImportPlan:
         """Counts by outcome: "rows", "partners new", "partners matched", "agreements new",
         "agreements updated", "agreements unchanged" (this includes rows repeated in the
         file)."""
-        partners = {o.partner_id for o in self.outcomes if not o.partner.startswith("new")}
-        statuses = [o.agreement for o in self.outcomes]
+        matched = (PartnerMatch.ENGLISH, PartnerMatch.THAI)
+        partners = {o.partner_id for o in self.outcomes if o.match in matched}
+        statuses = [o.status for o in self.outcomes]
+        new, updated = statuses.count(AgreementMatch.NEW), statuses.count(AgreementMatch.UPDATED)
         return {
             "rows": len(self.outcomes),
             "partners new": len(self.new_partners),
             "partners matched": len(partners),
-            "agreements new": statuses.count("new"),
-            "agreements updated": statuses.count("updated"),
-            "agreements unchanged": len(statuses) - statuses.count("new")
-            - statuses.count("updated"),
+            "agreements new": new,
+            "agreements updated": updated,
+            "agreements unchanged": len(statuses) - new - updated,
         }
 
 
@@ -125,14 +164,18 @@ class _Planner:
         resolved = self._partner(row)
         if resolved is None:
             return
-        partner_id, how = resolved
-        status = self._agreement(row, partner_id)
-        if status is None:
+        partner_id, match = resolved
+        found = self._agreement(row, partner_id)
+        if found is None:
             return
-        group = self.partners[partner_id].working_group
-        self.plan.outcomes.append(RowOutcome(row.where, partner_id, how, status, row, group))
+        status, same_as = found
+        self.plan.outcomes.append(RowOutcome(
+            row.where, partner_id, match, status, row, self.partners[partner_id].working_group,
+            self.created_at.get(partner_id) if match is PartnerMatch.EARLIER_ROW else None,
+            same_as,
+        ))
 
-    def _partner(self, row: SheetRow) -> tuple[str, str] | None:
+    def _partner(self, row: SheetRow) -> tuple[str, PartnerMatch] | None:
         english = self.by_name.get((row.country, name_key(row.name)), [])
         thai = self.by_name_th.get((row.country, name_key(row.name_th)), []) if row.name_th else []
         candidates = list(dict.fromkeys([*english, *thai]))
@@ -146,9 +189,9 @@ class _Planner:
         if candidates:
             found = candidates[0]
             if found in self.created_at:
-                return found, f"new ({self.created_at[found]})"
-            return found, "matched by English name" if found in english else "matched by Thai name"
-        return self._create(row), "new"
+                return found, PartnerMatch.EARLIER_ROW
+            return found, PartnerMatch.ENGLISH if found in english else PartnerMatch.THAI
+        return self._create(row), PartnerMatch.NEW
 
     def _create(self, row: SheetRow) -> str:
         partner_id = new_partner_id(row.name, row.country, self.partners.keys())
@@ -169,13 +212,14 @@ class _Planner:
         self._index(partner)
         return partner_id
 
-    def _agreement(self, row: SheetRow, partner_id: str) -> str | None:
+    def _agreement(self, row: SheetRow,
+                   partner_id: str) -> tuple[AgreementMatch, Where | None] | None:
         a = row.agreement
         key = (partner_id, a.kind.value, a.signed_on, a.local_party)
         earlier = self.in_file.get(key)
         if earlier is not None:
             if earlier[1] == a:
-                return f"same as {earlier[0]}"
+                return AgreementMatch.REPEATED, earlier[0]
             self.plan.problems.add("", "the same agreement (partner, kind, signed on, local "
                                    f"party) as {earlier[0]}, with different values",
                                    where=self.plan.at(row.where))
@@ -184,8 +228,8 @@ class _Planner:
         old = self.agreements.get(key)
         self.plan.agreements.append((partner_id, a))
         if old is None:
-            return "new"
-        return "updated" if _changes(old, a) else "unchanged"
+            return AgreementMatch.NEW, None
+        return (AgreementMatch.UPDATED if _changes(old, a) else AgreementMatch.UNCHANGED), None
 
 
 def plan_import(label: str, rows: Iterable[SheetRow], registry: Registry) -> ImportPlan:
@@ -237,7 +281,7 @@ def apply_plan(session: Session, plan: ImportPlan) -> ImportCounts:
     ))
     counts = upsert_agreements(session, plan.agreements)
     return ImportCounts(created.created, counts.created, counts.updated,
-                        counts.unchanged + sum(o.agreement.startswith("same as")
+                        counts.unchanged + sum(o.status is AgreementMatch.REPEATED
                                                for o in plan.outcomes))
 
 
@@ -266,8 +310,9 @@ class ImportResult:
         for o in self.plan.outcomes:
             r, a = o.row, o.row.agreement
             partner = (f"new partner {o.partner_id} in group {o.group or '(none)'}"
-                       if o.partner == "new" else f"partner {o.partner_id} ({o.partner})")
-            agreement = _STATUS_TEXT.get(o.agreement, f"{o.agreement}, skipped")
+                       if o.match is PartnerMatch.NEW
+                       else f"partner {o.partner_id} ({o.partner})")
+            agreement = _STATUS_TEXT.get(o.status, f"{o.agreement}, skipped")
             lines.append(f"{o.where}: {r.name} ({r.country}): {partner}; "
                          f"{a.kind.label} signed {a.signed_on.isoformat()} by "
                          f"{a.local_party}: {agreement}")
@@ -279,8 +324,9 @@ class ImportResult:
                 for p in self.plan.new_partners]
 
 
-_STATUS_TEXT = {"new": "new agreement", "updated": "fills in or changes the stored agreement",
-                "unchanged": "already recorded, skipped"}
+_STATUS_TEXT = {AgreementMatch.NEW: "new agreement",
+                AgreementMatch.UPDATED: "fills in or changes the stored agreement",
+                AgreementMatch.UNCHANGED: "already recorded, skipped"}
 
 
 def import_rows(db: Database, read: ReadFile, rows: list[SheetRow], problems: Problems,
