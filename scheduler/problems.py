@@ -29,26 +29,40 @@ MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 
 @dataclass(frozen=True)
 class Problem:
-    """One mistake: `where` is the file (or file and row), `key` the dotted key or column."""
+    """One mistake: `where` is the file (or file and row), `key` the dotted key or column.
+
+    `column` is how the key is named when it is a column of a row (`column "signed on"`); the
+    message then reads `where, column: text` (`a.csv: row 3, column "signed on": missing`)
+    rather than `where: key: text`.
+    """
 
     where: str
     key: str
     text: str
+    column: str = ""
 
     def __str__(self) -> str:
+        if self.column:
+            return f"{self.where}, {self.column}: {self.text}"
         return ": ".join(part for part in (self.where, self.key, self.text) if part)
 
 
 class Problems:
-    """The problems found in one input (a file, an upload, a form), in the order found."""
+    """The problems found in one input (a file, an upload, a form), in the order found.
 
-    def __init__(self, where: str) -> None:
+    `columns`, for a table of rows (a spreadsheet), maps a key to how a message names it as a
+    column of a row (`{"signed_on": 'column "signed on"'}`); see `Problem.column`.
+    """
+
+    def __init__(self, where: str, *, columns: Mapping[str, str] | None = None) -> None:
         self.where = where
         self.items: list[Problem] = []
+        self.columns: Mapping[str, str] = columns or {}
 
     def add(self, key: str, text: str, *, where: str | None = None) -> None:
         """Record that `key` (a dotted key, a column name, or "" for the whole input) is wrong."""
-        self.items.append(Problem(self.where if where is None else where, key, text))
+        self.items.append(Problem(self.where if where is None else where, key, text,
+                                  self.columns.get(key, "")))
 
     def __bool__(self) -> bool:
         return bool(self.items)

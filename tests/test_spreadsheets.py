@@ -20,20 +20,16 @@ from click.testing import CliRunner, Result
 
 from scheduler.cli.app import cli
 from scheduler.db.database import Database
+from scheduler.errors import DataError
 from scheduler.registry.domain import Agreement, AgreementKind, Partner, Registry
 from scheduler.registry.store import load_registry
-from scheduler.sheets.spreadsheet import (
-    COLUMNS,
-    EXTRAS,
-    SheetRow,
-    Where,
-    new_partner_id,
-    parse_cell_date,
-    parse_country,
-    parse_kind,
-    parse_level,
-    plan_import,
-)
+from scheduler.sheets.cells import parse_cell_date, parse_kind, parse_level
+from scheduler.sheets.columns import COLUMNS, EXTRAS
+from scheduler.sheets.countries import parse_country
+from scheduler.sheets.importing import new_partner_id, plan_import
+from scheduler.sheets.operations import import_upload
+from scheduler.sheets.reading import Where
+from scheduler.sheets.rows import SheetRow
 
 HEADER = [c.en for c in COLUMNS]
 THAI_HEADER = [c.th for c in COLUMNS]
@@ -264,6 +260,37 @@ def test_dry_run_reports_and_changes_nothing(env: Env, tmp_path: Path) -> None:
     assert env.registry() == before
 
 
+def test_an_upload_is_checked_by_a_dry_run_then_confirmed(env: Env, tmp_path: Path) -> None:
+    """The web app's path: the same operations as the CLI, on the bytes of an upload."""
+    data = write_csv(tmp_path / "upload.csv", [row(name="Osaka University")]).read_bytes()
+    db = Database(f"sqlite:///{env.root / 'var' / 't.db'}")
+    try:
+        report = import_upload(db, "agreements.csv", data, dry_run=True)
+        assert report.details() == [
+            "row 2: Osaka University (JP): new partner osaka-university in group japan-korea; "
+            "MOU signed 2017-08-22 by Chiang Mai University: new agreement"]
+        assert "osaka-university" not in env.registry().partners
+        done = import_upload(db, "agreements.csv", data, dry_run=False)
+        assert done.summary() == report.summary().replace(
+            "dry run of agreements.csv, nothing changed", "imported agreements.csv")
+        assert "osaka-university" in env.registry().partners
+        with pytest.raises(DataError) as refused:
+            import_upload(db, "agreements.xls", data, dry_run=True)
+        assert refused.value.problems == ["agreements.xls: expected a .xlsx or .csv file "
+                                          "(save it as .xlsx)"]
+    finally:
+        db.dispose()
+
+
+def test_a_file_that_cannot_be_written_is_a_user_error(env: Env, tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
+    for command in ("export", "template"):
+        result = env.run(command, str(tmp_path / "taken" / "out.xlsx"))
+        assert result.exit_code == 2
+        assert f"{tmp_path / 'taken' / 'out.xlsx'}: cannot write: " in result.stderr
+        assert "Traceback" not in result.output
+
+
 def test_importing_twice_adds_nothing(env: Env, tmp_path: Path) -> None:
     path = write_xlsx(tmp_path / "a.xlsx", [
         row(name="Osaka University", signed_on="2018-01-01", contact_person="Malee"),
@@ -491,7 +518,7 @@ def test_plan_settles_a_name_tie_by_partner_id_else_refuses() -> None:
                                   _sheet_row(3, "Osaka")], twins)
     assert [(o.partner_id, o.partner) for o in plan.outcomes] == [
         ("osaka-b", "matched by English name")]
-    assert [p.render("t.xlsx") for p in plan.problems] == [
+    assert plan.problems.lines() == [
         't.xlsx: sheet Agreements, row 3: "Osaka" (JP) matches several partners: osaka-a, '
         "osaka-b (see `sistercity partners`)"]
     # English and Thai names pointing at two different partners is a tie too.

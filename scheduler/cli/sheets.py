@@ -1,8 +1,9 @@
 """`sistercity template | import | export`: spreadsheets of agreements.
 
-Only click and the standard library are imported here at load time, so that `sistercity --help`
-stays fast; the work is in scheduler.sheets. Bad input raises UserError/DataError, which the
-`sistercity` group prints without a traceback and turns into exit status 2.
+Parse → call → print: the operations are in scheduler.sheets.operations. Only click and the
+standard library are imported here at load time, so that `sistercity --help` stays fast. Bad
+input raises UserError/DataError, which the `sistercity` group prints without a traceback and
+turns into exit status 2.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.
 @click.argument("file", type=FILE)
 def template_command(file: Path) -> None:
     """Write an empty agreements workbook (FILE.xlsx) to hand out to local bodies."""
-    from scheduler.sheets.spreadsheet import write_template
+    from scheduler.sheets.operations import write_template
 
     write_template(file)
     click.echo(f"wrote {file}: fill in the sheet \"Agreements\" (see \"Instructions\"), then "
@@ -52,13 +53,9 @@ def template_command(file: Path) -> None:
               "skipped; change nothing.")
 def import_command(file: Path, dry_run: bool) -> None:
     """Import agreements from FILE (.xlsx or .csv); one bad row refuses the whole file."""
-    from scheduler.sheets.spreadsheet import import_rows, parse_file
+    from scheduler.sheets.operations import import_file
 
-    c = _context()
-    # An unreadable file or a wrong header is refused before the database is opened; row
-    # problems are refused together with those found against the registry.
-    read, rows, problems = parse_file(file)
-    result = import_rows(c.database(), read, rows, problems, dry_run=dry_run)
+    result = import_file(_context().database(), file, dry_run=dry_run)
     for warning in result.warnings:
         click.echo(f"sistercity: warning: {warning}", err=True)
     lines = result.details() if dry_run else result.created()
@@ -77,23 +74,19 @@ def import_command(file: Path, dry_run: bool) -> None:
                    "Default: today.")
 def export_command(file: Path, as_of: dt.date | None) -> None:
     """Write every agreement to FILE (.xlsx: a sheet per working group; or .csv)."""
-    from scheduler.registry.store import load_registry
-    from scheduler.sheets.spreadsheet import export_registry
+    from scheduler.sheets.operations import export_file
 
     c = _context()
-    with c.database().read() as session:
-        registry = load_registry(session)
-    sheets = export_registry(registry, file, as_of=as_of or c.today(),
-                             after_days=c.settings.jobs.dormant_after_days)
-    rows = sum(len(s.rows) for s in sheets)
-    listed = {r.partner.id for s in sheets for r in s.rows}
-    click.echo(f"wrote {file}: {rows} agreements of {len(listed)} partners"
-               + (f" on {len(sheets)} sheets" if file.suffix.lower() == ".xlsx" else ""))
-    missing = len(registry.partners) - len(listed)
-    if missing:
-        click.echo(f"({missing} partners without an agreement are not listed)")
+    result = export_file(c.database(), file, as_of=as_of or c.today(),
+                         after_days=c.settings.jobs.dormant_after_days)
+    sheets = f" on {len(result.sheets)} sheets" if file.suffix.lower() == ".xlsx" else ""
+    click.echo(f"wrote {file}: {result.rows} agreements of {result.partners_listed} partners"
+               + sheets)
+    if result.partners_left_out:
+        click.echo(f"({result.partners_left_out} partners without an agreement are not listed)")
 
 
 def register_sheets(cli: click.Group) -> None:
+    """Add `template`, `import` and `export` to the `sistercity` group."""
     for command in (template_command, import_command, export_command):
         cli.add_command(command)

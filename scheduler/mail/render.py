@@ -40,7 +40,7 @@ from scheduler.dates.thaidate import format_date, format_month_year
 from scheduler.dates.thaidate import format_datetime as format_local_datetime
 from scheduler.errors import ConfigError
 from scheduler.planning import Notice, Recipient
-from scheduler.registry.domain import LANGUAGES
+from scheduler.registry.domain import LANGUAGES, AgreementKind
 
 # Stands for the reader's name in a rendering shared by several readers (a private-use
 # character: data never contains it, and escaping leaves it alone).
@@ -48,20 +48,9 @@ _NAME_SLOT = "\ue000"
 
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
-KIND_NAMES = {
-    "en": {
-        "sister-city": "sister-city agreement",
-        "mou": "MOU",
-        "loi": "letter of intent",
-        "friendship": "friendship agreement",
-    },
-    "th": {
-        "sister-city": "ความตกลงเมืองพี่เมืองน้อง",
-        "mou": "บันทึกความเข้าใจ (MOU)",
-        "loi": "หนังสือแสดงเจตจำนง (LOI)",
-        "friendship": "ความตกลงฉันมิตร",
-    },
-}
+# The `kind` filter's table, from the one on the domain.
+KIND_NAMES = {lang: {kind.value: kind.name_in(lang) for kind in AgreementKind}
+              for lang in LANGUAGES}
 
 
 def header_text(value: str, limit: int = 250) -> str:

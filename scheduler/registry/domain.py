@@ -25,6 +25,29 @@ class AgreementKind(StrEnum):
     LOI = "loi"
     FRIENDSHIP = "friendship"
 
+    @property
+    def label(self) -> str:
+        """The short name on spreadsheets and their drop-downs: "sister-city", "MOU", …"""
+        return _KIND_LABELS[self]
+
+    def name_in(self, language: str) -> str:
+        """The name in running text (mail); `language` is "en" or "th". KeyError otherwise."""
+        return _KIND_NAMES[language][self]
+
+
+# The one table of how kinds are written: the short label, and the name in each language.
+_KIND_LABELS = {AgreementKind.SISTER_CITY: "sister-city", AgreementKind.MOU: "MOU",
+                AgreementKind.LOI: "LOI", AgreementKind.FRIENDSHIP: "friendship"}
+_KIND_NAMES = {
+    "en": {AgreementKind.SISTER_CITY: "sister-city agreement", AgreementKind.MOU: "MOU",
+           AgreementKind.LOI: "letter of intent",
+           AgreementKind.FRIENDSHIP: "friendship agreement"},
+    "th": {AgreementKind.SISTER_CITY: "ความตกลงเมืองพี่เมืองน้อง",
+           AgreementKind.MOU: "บันทึกความเข้าใจ (MOU)",
+           AgreementKind.LOI: "หนังสือแสดงเจตจำนง (LOI)",
+           AgreementKind.FRIENDSHIP: "ความตกลงฉันมิตร"},
+}
+
 
 class Level(StrEnum):
     PROVINCE_CITY = "province-city"

@@ -1,0 +1,233 @@
+"""Reading a .xlsx or .csv file into raw rows: cells by column key, not yet validated.
+
+The header row is found wherever it is among the first rows (title rows above it are fine);
+rows that only repeat column names, such as the Thai header row, are skipped. A file that
+cannot be read, or whose header is missing or wrong, is refused before any row is looked at.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scheduler.errors import DataError
+from scheduler.problems import Problems
+from scheduler.sheets.cells import cell_text
+from scheduler.sheets.columns import (
+    AGREEMENT_KEYS,
+    COLUMN,
+    COLUMN_NAMES,
+    HEADER_KEYS,
+    HEADER_SCAN_ROWS,
+    ORDER,
+    REQUIRED,
+    header_labels,
+    label_key,
+    letter,
+)
+
+
+@dataclass(frozen=True, order=True)
+class Where:
+    """A row of a file: `sheet_index` (0-based; 0 for CSV) and `row` (1-based) order rows as
+    the file does; `sheet` is the sheet's name, None for CSV."""
+
+    sheet_index: int
+    row: int
+    sheet: str | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        return f"sheet {self.sheet}, row {self.row}" if self.sheet else f"row {self.row}"
+
+
+@dataclass(frozen=True)
+class RawRow:
+    """One non-empty row below a header: `cells` maps a column key to the cell's value as
+    read (str from CSV; str, number, datetime or None from .xlsx)."""
+
+    where: Where
+    cells: dict[str, Any]
+
+
+@dataclass
+class ReadFile:
+    """What was read from one file, before the rows are validated. `label` is the file's name
+    as messages show it; `sheets` lists the sheets (or the file) that held a header."""
+
+    label: str
+    rows: list[RawRow] = field(default_factory=list)
+    problems: Problems = field(init=False)  # the file's or a header's: fatal
+    warnings: list[str] = field(default_factory=list)
+    sheets: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.problems = sheet_problems(self.label)
+
+    def at(self, where: Where) -> str:
+        """How messages place a row: `agreements.xlsx: sheet Agreements, row 7`."""
+        return f"{self.label}: {where}"
+
+
+def sheet_problems(label: str) -> Problems:
+    """A problem list for the file `label` whose keys are column keys, shown as
+    `column "signed on"`."""
+    return Problems(label, columns=COLUMN_NAMES)
+
+
+def refuse(read: ReadFile, *problem_lists: Problems) -> DataError:
+    """One DataError listing the problems of `problem_lists` in file order: by sheet and row,
+    then by column; problems of the whole file first."""
+    places = {read.at(raw.where): (raw.where.sheet_index, raw.where.row) for raw in read.rows}
+    everything = [p for problems in problem_lists for p in problems]
+    everything.sort(key=lambda p: (places.get(p.where, (-1, 0)), ORDER.get(p.key, -1)))
+    return DataError(str(p) for p in everything)
+
+
+def read_file(path: Path) -> ReadFile:
+    """Read the agreement rows of a .xlsx or .csv file; the rows are checked by `parse_rows`.
+
+    Raises:
+        DataError: the file has another suffix, cannot be read, is not a workbook or UTF-8
+            CSV, or has no (or a wrong) header row.
+    """
+    _check_suffix(path.name)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return read_data(path.name, data)
+
+
+def _check_suffix(label: str) -> str:
+    suffix = Path(label).suffix.lower()
+    if suffix not in (".xlsx", ".xlsm", ".csv"):
+        hint = " (save it as .xlsx)" if suffix == ".xls" else ""
+        raise DataError([f"{label}: expected a .xlsx or .csv file{hint}"])
+    return suffix
+
+
+def read_data(label: str, data: bytes) -> ReadFile:
+    """`read_file` for the bytes of an upload named `label` (its suffix says the format).
+
+    Raises:
+        DataError: as `read_file`.
+    """
+    suffix = _check_suffix(label)
+    result = ReadFile(label)
+    if suffix == ".csv":
+        _read_csv(data, result)
+    else:
+        _read_xlsx(data, result)
+    if not result.sheets and not result.problems:
+        names = ", ".join(f'"{COLUMN[k].en}"' for k in REQUIRED)
+        result.problems.add("", f"no header row naming the columns {names} "
+                                "(see `sistercity template`)")
+    if result.problems:
+        raise refuse(result, result.problems)
+    return result
+
+
+def _read_csv(data: bytes, result: ReadFile) -> None:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        result.problems.add("", f"not UTF-8 text (byte {exc.start}): save it from Excel as "
+                                '"CSV UTF-8 (Comma delimited)"')
+        return
+    # Excel writes ";" or tab-separated files in some locales: take the first that has a header.
+    for delimiter in (",", ";", "\t"):
+        try:
+            records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+        except csv.Error as exc:
+            result.problems.add("", f"not a CSV file: {exc}")
+            return
+        attempt = ReadFile(result.label)
+        _read_grid(enumerate(records, 1), attempt, 0, None)
+        if attempt.sheets:
+            result.rows, result.problems = attempt.rows, attempt.problems
+            result.warnings, result.sheets = attempt.warnings, attempt.sheets
+            return
+
+
+def _read_xlsx(data: bytes, result: ReadFile) -> None:
+    from openpyxl import load_workbook  # openpyxl is slow to load: only when a workbook is read
+
+    try:
+        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # a damaged or foreign file: openpyxl raises all sorts
+        result.problems.add("", f"not an Excel .xlsx workbook ({exc})")
+        return
+    try:
+        for index, sheet in enumerate(workbook.worksheets):
+            sheet.reset_dimensions()  # some writers record wrong sizes; read every row
+            # Date cells arrive as datetimes (openpyxl reads their number format).
+            rows = sheet.iter_rows(min_row=1, min_col=1, values_only=True)
+            _read_grid(enumerate(rows, 1), result, index, str(sheet.title))
+    finally:
+        workbook.close()
+
+
+def _read_grid(grid: Iterable[tuple[int, Sequence[Any]]], result: ReadFile, index: int,
+               sheet: str | None) -> None:
+    """Find the header row within the first rows, then collect the rows below it."""
+    header: dict[int, str] | None = None
+    for number, cells in grid:
+        where = Where(index, number, sheet)
+        if header is None:
+            if number > HEADER_SCAN_ROWS:
+                return
+            header = _header(cells, where, result)
+            continue
+        raw = _raw_row(cells, header, where)
+        if raw is not None:
+            result.rows.append(raw)
+    if header is not None:
+        result.sheets.append(sheet or result.label)
+
+
+def _header(cells: Sequence[Any], where: Where, result: ReadFile) -> dict[int, str] | None:
+    """The column key of each header cell by position, when the row is a header (it names
+    the HEADER_KEYS columns); problems and warnings about it go to `result`."""
+    labels = header_labels()
+    found: dict[int, str] = {}
+    unknown: list[str] = []
+    for i, value in enumerate(cells):
+        text = cell_text(value)
+        key = labels.get(label_key(text)) if text else None
+        if key is not None:
+            found[i] = key
+        elif text:
+            unknown.append(text)
+    if not all(k in found.values() for k in HEADER_KEYS):
+        return None
+    at = result.at(where)
+    seen: dict[str, int] = {}
+    for i, key in found.items():
+        if key in seen:
+            result.problems.add("", f'column "{COLUMN[key].en}" appears twice (columns '
+                                    f"{letter(seen[key])} and {letter(i)})", where=at)
+        seen[key] = i
+    for key in REQUIRED:
+        if key not in seen:
+            result.problems.add("", f'the header has no column "{COLUMN[key].en}"', where=at)
+    if unknown:
+        result.warnings.append(f"{at}: ignored columns not known to sistercity: "
+                               + ", ".join(f'"{u}"' for u in unknown))
+    return found
+
+
+def _raw_row(cells: Sequence[Any], header: dict[int, str], where: Where) -> RawRow | None:
+    """The row's cells by column key; None for an empty row or one that repeats the column
+    names (the Thai header row)."""
+    values = {key: cells[i] if i < len(cells) else None for i, key in header.items()}
+    texts = {k: cell_text(v) for k, v in values.items() if k in AGREEMENT_KEYS}
+    if not any(texts.values()):
+        return None
+    labels = header_labels()
+    if all(labels.get(label_key(t)) == k for k, t in texts.items() if t):
+        return None
+    return RawRow(where, values)
