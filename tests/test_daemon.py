@@ -24,7 +24,8 @@ from smtpserver import SmtpTestServer, running_smtp_server
 from sqlalchemy import select
 
 from scheduler.config import load_settings
-from scheduler.daemon.service import Change, Daemon, DaemonError, Timing, open_leadership
+from scheduler.daemon.leadership import DaemonError, open_leadership
+from scheduler.daemon.service import Change, Daemon, Timing
 from scheduler.db.database import Database
 from scheduler.db.models import DaemonRow, MessageRow, RunRow
 from scheduler.registry.bootstrap import open_database

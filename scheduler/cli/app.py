@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
-import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
+
+from scheduler import logs
 
 if TYPE_CHECKING:
     from scheduler.config import Settings
@@ -95,16 +96,6 @@ def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")(f)
 
 
-def _setup_logging(verbose: int) -> None:
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,  # each invocation logs to its own stderr (also in-process, in tests)
-    )
-
-
 class _Group(click.Group):
     """Bad input raised anywhere below becomes a message and exit status 2, no traceback."""
 
@@ -135,7 +126,7 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
 
     Jobs: anniversaries, budget-deadlines, dormant-partners, meeting-agendas.
     """
-    _setup_logging(verbose)
+    logs.configure(logs.LogSetup(verbose))
     ctx.obj = Context(config, verbose)
 
 
