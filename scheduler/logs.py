@@ -48,6 +48,7 @@ class IsoFormatter(logging.Formatter):
     """`%(asctime)s` as ISO 8601 local time with its UTC offset, to the millisecond."""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """`record.created` as e.g. 2030-01-05T10:00:00.000+07:00 (`datefmt` is ignored)."""
         return dt.datetime.fromtimestamp(record.created).astimezone().isoformat(
             timespec="milliseconds")
 
@@ -61,6 +62,7 @@ class JournalFormatter(IsoFormatter):
     }
 
     def format(self, record: logging.LogRecord) -> str:
+        """Each line of the formatted record (a traceback has several) gets the prefix."""
         priority = self.PRIORITY.get(record.levelno, 6)
         return "\n".join(f"<{priority}>{line}" for line in super().format(record).splitlines())
 

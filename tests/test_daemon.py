@@ -496,3 +496,24 @@ def test_stop_lets_the_message_in_flight_finish(tmp_path: Path, server: SmtpTest
         assert row.stopped_at is not None and not row.active
     finally:
         db.dispose()
+
+
+def test_log_lines_carry_an_iso_timestamp_when_stderr_is_a_file(tmp_path: Path) -> None:
+    """The one logging setup, in a fresh interpreter whose stderr is a file: a command logs
+    warnings only, the daemon (`show_progress`) its info lines too, each line stamped."""
+    script = ("import logging; from scheduler import logs; "
+              "logs.configure(logs.LogSetup(verbose=0)); "
+              "logging.getLogger('sistercity.x').info('hidden'); "
+              "logs.show_progress(); "
+              "logging.getLogger('sistercity.x').info('job=x sent=1'); "
+              "logging.getLogger('other').info('library chatter')")
+    log_path = tmp_path / "stderr.log"
+    env = {k: v for k, v in subprocess_env().items() if k != "JOURNAL_STREAM"}
+    with log_path.open("wb") as stderr:
+        subprocess.run([sys.executable, "-c", script], env=env, stderr=stderr, check=True,
+                       timeout=PATIENCE)
+    lines = log_path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 1, lines
+    stamp, level, rest = lines[0].split(" ", 2)
+    assert dt.datetime.fromisoformat(stamp).tzinfo is not None
+    assert (level, rest) == ("INFO", "sistercity.x: job=x sent=1")
