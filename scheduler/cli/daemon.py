@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from scheduler import logs
+
 if TYPE_CHECKING:
     from scheduler.cli.app import Context
 
@@ -47,7 +49,6 @@ def daemon(heartbeat_seconds: float, poll_seconds: float, delivery_seconds: floa
     over within 30 seconds. With SQLite a second daemon refuses to start.
     """
     # Imported here, not at the top: `sistercity --help` need not load APScheduler.
-    from scheduler import logs
     from scheduler.config import JOB_NAMES
     from scheduler.daemon.leadership import open_leadership
     from scheduler.daemon.loop import serve

@@ -111,7 +111,10 @@ def _round_clock(now: dt.datetime) -> Clock:
 class Daemon:
     """One daemon process's decisions and work on `db`; see the module docstring. Thread use:
     `step` on the control thread, the work methods on the schedule's single worker thread,
-    `stop` from anywhere (a signal handler included)."""
+    `stop` from anywhere (a signal handler included).
+
+    `transport` defaults to the one [email] configures; `timing` to the production cadence.
+    Errors: CronError if a [schedule] entry cannot be read (checked when settings load)."""
 
     def __init__(
         self,
