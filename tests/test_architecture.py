@@ -16,13 +16,6 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("scheduler", "jobs")
 MAX_LINES = 500
 
-# Known to be over the limit while their owners split them (issue 11); remove each entry
-# once its module is cut below MAX_LINES, so the rule holds for it from then on.
-OVER_LIMIT_ALLOWED = frozenset({
-    "scheduler/daemon/service.py",  # split by the daemon work of issue 11
-})
-
-
 def _modules() -> dict[str, Path]:
     """Dotted module name → file, for every module of the packages (migrations aside)."""
     found: dict[str, Path] = {}
@@ -130,19 +123,9 @@ def test_no_module_over_the_line_limit() -> None:
     for path in _modules().values():
         rel = path.relative_to(REPO).as_posix()
         lines = len(path.read_text(encoding="utf-8").splitlines())
-        if lines > MAX_LINES and rel not in OVER_LIMIT_ALLOWED:
+        if lines > MAX_LINES:
             too_long[rel] = lines
     assert not too_long, f"modules over {MAX_LINES} lines: {too_long}"
-
-
-def test_the_allow_list_is_not_stale() -> None:
-    """An allowed file that is now short enough (or gone) must leave the list."""
-    stale = [
-        rel for rel in OVER_LIMIT_ALLOWED
-        if not (REPO / rel).is_file()
-        or len((REPO / rel).read_text(encoding="utf-8").splitlines()) <= MAX_LINES
-    ]
-    assert not stale, f"remove from OVER_LIMIT_ALLOWED: {stale}"
 
 
 def test_the_checker_sees_a_cycle_and_a_lazy_import() -> None:

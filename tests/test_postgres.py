@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 from test_daemon import (
+    PATIENCE,
     DaemonProcess,
     bangkok_today,
     daemons,
@@ -118,7 +119,7 @@ def test_two_daemons_one_active_takeover_without_duplicates(
     a = DaemonProcess.start(tmp_path, "a")
     b = DaemonProcess.start(tmp_path, "b")
     daemons.extend([a, b])
-    server.wait_for_messages(1, timeout=15)
+    server.wait_for_messages(1, timeout=PATIENCE)
     by_pid = {a.pid: a, b.pid: b}
 
     db = Database(pg_database)
@@ -127,13 +128,13 @@ def test_two_daemons_one_active_takeover_without_duplicates(
             with db.read() as session:
                 return session.scalar(select(func.count()).select_from(DaemonRow)) == 2
 
-        wait_until(both_registered, 10)
-        active = wait_until(lambda: _active_rows(db), 10)
+        wait_until(both_registered)
+        active = wait_until(lambda: _active_rows(db))
         assert len(active) == 1
         assert _lock_holders(db) == 1
         leader = by_pid[active[0].pid]
         standby = b if leader is a else a
-        wait_until(leader.caught_up, 10)
+        wait_until(leader.caught_up)
         assert not standby.caught_up()
 
         # A new deadline while the leader runs: its schedule is daily, so nothing is sent yet.
@@ -149,7 +150,7 @@ def test_two_daemons_one_active_takeover_without_duplicates(
         assert leader.wait(10) == -signal.SIGKILL
         server.wait_for_messages(2, timeout=30)
         assert time.monotonic() - killed_at < 30
-        wait_until(standby.caught_up, 10)
+        wait_until(standby.caught_up)
         time.sleep(1.5)  # time for anything that would be sent twice (a delivery tick or so)
 
         assert len(server.messages) == 2
@@ -165,7 +166,7 @@ def test_two_daemons_one_active_takeover_without_duplicates(
         assert all(job["next_run"] for job in status["jobs"])
 
         standby.signal(signal.SIGTERM)
-        assert standby.wait(15) == 0
+        assert standby.wait() == 0
         assert [(r.id, r.pid) for r in _active_rows(db)] == [], (a.log, b.log)
         assert _lock_holders(db) == 0
         assert all(job["next_run"] is None for job in status_json(tmp_path)["jobs"])
@@ -183,8 +184,8 @@ def test_a_lost_lock_connection_hands_over(tmp_path: Path, server: SmtpTestServe
     write_config(tmp_path, server, database_url=pg_database)
     daemon = DaemonProcess.start(tmp_path)
     daemons.append(daemon)
-    server.wait_for_messages(1, timeout=15)
-    wait_until(daemon.caught_up, 10)
+    server.wait_for_messages(1, timeout=PATIENCE)
+    wait_until(daemon.caught_up)
 
     db = Database(pg_database)
     try:
@@ -194,11 +195,11 @@ def test_a_lost_lock_connection_hands_over(tmp_path: Path, server: SmtpTestServe
                 "WHERE datname = current_database() AND application_name = :app"),
                 {"app": "sistercity daemon lock"}).scalar_one()
         assert ended == 1
-        wait_until(lambda: "lost the daemon lock" in daemon.log, 10)
-        wait_until(lambda: daemon.log.count("trigger=catch-up") >= 8, 15)  # active again
+        wait_until(lambda: "lost the daemon lock" in daemon.log)
+        wait_until(lambda: daemon.log.count("trigger=catch-up") >= 8)  # active again
         assert len(_active_rows(db)) == 1 and _lock_holders(db) == 1
         assert len(server.messages) == 1
     finally:
         db.dispose()
     daemon.signal(signal.SIGTERM)
-    assert daemon.wait(15) == 0
+    assert daemon.wait() == 0

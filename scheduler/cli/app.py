@@ -17,25 +17,14 @@ or failed; 2 bad input (usage, config, dataset), with a message and no traceback
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
+from scheduler import logs
 from scheduler.cli import agenda, daemon, outbox, registry, runs, sheets
 from scheduler.cli.common import Context
-
-
-def _setup_logging(verbose: int) -> None:
-    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
-    logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        force=True,  # each invocation logs to its own stderr (also in-process, in tests)
-    )
 
 
 class _Group(click.Group):
@@ -68,7 +57,7 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
 
     Jobs: anniversaries, budget-deadlines, dormant-partners, meeting-agendas.
     """
-    _setup_logging(verbose)
+    logs.configure(logs.LogSetup(verbose))
     ctx.obj = Context(config, verbose)
 
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+from scheduler import logs
 
 if TYPE_CHECKING:
     from scheduler.cli.common import Context
@@ -46,11 +48,14 @@ def daemon(heartbeat_seconds: float, poll_seconds: float, delivery_seconds: floa
     due. With PostgreSQL several daemons may run: one is active, the others stand by and take
     over within 30 seconds. With SQLite a second daemon refuses to start.
     """
+    # Imported here, not at the top: `sistercity --help` need not load APScheduler.
     from jobs import JOB_NAMES
-    from scheduler.daemon.service import Daemon, Timing, open_leadership, serve
+    from scheduler.daemon.leadership import open_leadership
+    from scheduler.daemon.loop import serve
+    from scheduler.daemon.service import Daemon, Timing
 
     c: Context = click.get_current_context().obj
-    _setup_logging(c.verbose)
+    logs.show_progress()  # the daemon's log is its record of work: progress lines at -v0 too
     settings = c.settings
     timing = Timing(heartbeat_seconds=heartbeat_seconds, poll_seconds=poll_seconds,
                     delivery_seconds=delivery_seconds, stop_timeout_seconds=stop_timeout)
@@ -69,48 +74,3 @@ def daemon(heartbeat_seconds: float, poll_seconds: float, delivery_seconds: floa
         logging.shutdown()
         sys.stderr.flush()
         os._exit(0)
-
-
-class _JournalFormatter(logging.Formatter):
-    """Under systemd, prefix each line with its syslog priority (`<3>` error … `<7>` debug),
-    which journald reads and strips; journald stamps the time itself."""
-
-    PRIORITY: ClassVar[Mapping[int, int]] = {
-        logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6,
-        logging.DEBUG: 7,
-    }
-
-    def format(self, record: logging.LogRecord) -> str:
-        priority = self.PRIORITY.get(record.levelno, 6)
-        return "\n".join(f"<{priority}>{line}" for line in super().format(record).splitlines())
-
-
-def _stderr_is_journal() -> bool:
-    """systemd sets JOURNAL_STREAM=device:inode of the journal stream it connected; children
-    inherit the variable, so compare it with what stderr really is."""
-    expected = os.environ.get("JOURNAL_STREAM", "")
-    try:
-        st = os.fstat(sys.stderr.fileno())
-    except (OSError, ValueError):
-        return False
-    return bool(expected) and expected == f"{st.st_dev}:{st.st_ino}"
-
-
-def _setup_logging(verbose: int) -> None:
-    """One greppable line per event on stderr (`job=… as_of=… sent=…`); the time only on a
-    terminal."""
-    handler = logging.StreamHandler(sys.stderr)
-    if _stderr_is_journal():
-        handler.setFormatter(_JournalFormatter("%(levelname)s %(message)s"))
-    elif sys.stderr.isatty():
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
-                                               "%Y-%m-%d %H:%M:%S"))
-    else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
-    debug = verbose > 1
-    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO if verbose else
-                        logging.WARNING, handlers=[handler], force=True)
-    logging.getLogger("sistercity").setLevel(logging.DEBUG if debug else logging.INFO)
-    # "skipped: maximum number of running instances reached" is normal here: the delivery tick
-    # waits behind a long job run in the single worker.
-    logging.getLogger("apscheduler.scheduler").setLevel(logging.DEBUG if debug else logging.ERROR)
