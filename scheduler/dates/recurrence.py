@@ -1,23 +1,96 @@
 """The one reader of RFC 5545 recurrence rules (RRULE), for dataset files, spreadsheets and
-the planners alike: a rule accepted at load is the rule the planners expand."""
+the planners alike: a rule accepted at load is the rule the planners expand.
+
+Budget deadlines and meetings happen at most once a day, so a rule is refused unless planning
+it stays cheap whatever it says: a frequency of a day or longer, INTERVAL ≥ 1, one value at
+most for BYHOUR, BYMINUTE and BYSECOND (so at most one occurrence a day, ≤ 366 a year), a
+bounded COUNT, a start in a bounded range of years, and at least one occurrence. dateutil
+expands a rule by stepping from its start one period (day, week, month, year) at a time until
+a period yields an occurrence; these bounds keep that walk short (see `parse_rule`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from dateutil.rrule import rrule, rruleset, rrulestr
+from dateutil.rrule import rrule, rrulestr
+
+#: The most occurrences a rule may ask for with COUNT (ten years of days, rounded up).
+MAX_COUNT = 10_000
+#: The longest INTERVAL: dateutil steps a day or week past the end of a month one month at a
+#: time, so an INTERVAL of billions of days would take that many months' steps.
+MAX_INTERVAL = 1000
+#: The years a recurring item may start in: dateutil walks from the start to the planned
+#: window, so an early start makes every plan slow.
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+#: How far ahead a rule is searched for its first occurrence at load: the Gregorian calendar
+#: repeats every 400 years, so a rule with none in 400 years has none at all.
+_CYCLE_YEARS = 400
+_SUB_DAILY = ("SECONDLY", "MINUTELY", "HOURLY")
+_ONE_A_DAY = ("BYHOUR", "BYMINUTE", "BYSECOND")
 
 
-def parse_rule(rule: str, dtstart: dt.datetime) -> rrule | rruleset:
+def parse_rule(rule: str, dtstart: dt.datetime) -> rrule:
     """The rule `rule` (e.g. "FREQ=YEARLY;BYMONTH=1", with or without a leading "RRULE:")
     anchored at `dtstart`, as a dateutil rule. Occurrences come out like `dtstart`: naive
     datetimes stay naive (local wall time in scheduler.timezone, as the registry stores them).
 
+    A rule accepted here has at most one occurrence a day, and expanding it over any window
+    steps through at most (window + a few centuries) of its periods, so planning a year with
+    it takes milliseconds, never minutes.
+
     Raises:
-        ValueError: `rule` is not an RRULE; the message is
-            `"<rule>" is not an RFC 5545 RRULE: <dateutil's reason>`.
+        ValueError: `rule` is not an RRULE (`"<rule>" is not an RFC 5545 RRULE: <reason>`)
+            or one refused for deadlines and meetings (`"<rule>" is refused: <reason>`).
     """
+    text = rule.removeprefix("RRULE:")
     try:
-        return rrulestr(rule.removeprefix("RRULE:"), dtstart=dtstart)
-    except (ValueError, TypeError) as exc:
+        parsed = rrulestr(text, dtstart=dtstart)
+    except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f'"{rule}" is not an RFC 5545 RRULE: {exc}') from None
+    if not isinstance(parsed, rrule):  # several lines (RDATE, EXRULE…) make a set
+        raise ValueError(f'"{rule}" is not an RFC 5545 RRULE: give one RRULE line')
+    reason = _refusal(dict(_parts(text)), dtstart)
+    if reason is None and _never_occurs(parsed, dtstart):
+        reason = f"it has no occurrence in {_CYCLE_YEARS} years from dtstart"
+    if reason is not None:
+        raise ValueError(f'"{rule}" is refused: {reason}')
+    return parsed
+
+
+def _parts(text: str) -> list[tuple[str, str]]:
+    """NAME=VALUE parts of one RRULE line, names upper-cased (dateutil has checked them)."""
+    pairs = (part.partition("=") for part in text.strip().split(";") if part)
+    return [(name.strip().upper(), value.strip()) for name, _, value in pairs]
+
+
+def _refusal(parts: dict[str, str], dtstart: dt.datetime) -> str | None:
+    """Why a syntactically valid rule is refused for deadlines and meetings, or None."""
+    if parts.get("FREQ", "").upper() in _SUB_DAILY:
+        return "a deadline or meeting recurs at most daily (FREQ=DAILY, WEEKLY, MONTHLY, YEARLY)"
+    interval = parts.get("INTERVAL", "1")
+    if not (interval.isdigit() and 1 <= int(interval) <= MAX_INTERVAL):
+        return f"INTERVAL must be a whole number from 1 (RFC 5545) to {MAX_INTERVAL}"
+    for name in _ONE_A_DAY:
+        if "," in parts.get(name, ""):
+            return f"{name} with several values makes several occurrences a day"
+    if "BYEASTER" in parts:
+        return "BYEASTER is not part of RFC 5545"
+    count = parts.get("COUNT")
+    if count is not None and not (count.isdigit() and 1 <= int(count) <= MAX_COUNT):
+        return f"COUNT must be a whole number from 1 to {MAX_COUNT}"
+    if not FIRST_YEAR <= dtstart.year <= LAST_YEAR:
+        return f"dtstart must lie in the years {FIRST_YEAR}–{LAST_YEAR}"
+    return None
+
+
+def _never_occurs(parsed: rrule, dtstart: dt.datetime) -> bool:
+    """Whether the rule, without its COUNT and UNTIL, has no occurrence in 400 years.
+
+    Searched with the start moved by whole 400-year cycles to the last cycle before 9999 (the
+    same calendar, weekdays and leap years), where dateutil's own stop at year 9999 ends the
+    search: a rule that matches nothing would otherwise be walked day by day to 9999."""
+    year = 10_000 - _CYCLE_YEARS + (dtstart.year - 10_000) % _CYCLE_YEARS
+    probe = parsed.replace(dtstart=dtstart.replace(year=year), count=None, until=None)
+    return next(iter(probe), None) is None
+
