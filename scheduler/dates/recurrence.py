@@ -44,13 +44,16 @@ def parse_rule(rule: str, dtstart: dt.datetime) -> rrule:
             or one refused for deadlines and meetings (`"<rule>" is refused: <reason>`).
     """
     text = rule.removeprefix("RRULE:")
+    parts = dict(_parts(text))
+    if "COUNT" in parts and "UNTIL" in parts:  # checked first: dateutil only warns
+        raise ValueError(f'"{rule}" is refused: COUNT and UNTIL must not both be given (RFC 5545)')
     try:
         parsed = rrulestr(text, dtstart=dtstart)
     except (ValueError, TypeError, OverflowError) as exc:
         raise ValueError(f'"{rule}" is not an RFC 5545 RRULE: {exc}') from None
     if not isinstance(parsed, rrule):  # several lines (RDATE, EXRULE…) make a set
         raise ValueError(f'"{rule}" is not an RFC 5545 RRULE: give one RRULE line')
-    reason = _refusal(dict(_parts(text)), dtstart)
+    reason = _refusal(parts, dtstart)
     if reason is None and _never_occurs(parsed, dtstart):
         reason = f"it has no occurrence in {_CYCLE_YEARS} years from dtstart"
     if reason is not None:
@@ -74,6 +77,9 @@ def _refusal(parts: dict[str, str], dtstart: dt.datetime) -> str | None:
     for name in _ONE_A_DAY:
         if "," in parts.get(name, ""):
             return f"{name} with several values makes several occurrences a day"
+    ordinal = _ordinal_refusal(parts)
+    if ordinal is not None:
+        return ordinal
     if "BYEASTER" in parts:
         return "BYEASTER is not part of RFC 5545"
     count = parts.get("COUNT")
@@ -81,6 +87,23 @@ def _refusal(parts: dict[str, str], dtstart: dt.datetime) -> str | None:
         return f"COUNT must be a whole number from 1 to {MAX_COUNT}"
     if not FIRST_YEAR <= dtstart.year <= LAST_YEAR:
         return f"dtstart must lie in the years {FIRST_YEAR}–{LAST_YEAR}"
+    return None
+
+
+def _ordinal_refusal(parts: dict[str, str]) -> str | None:
+    """Why the numbers of BYDAY ("2MO", "-1FR") do not fit the frequency (RFC 5545 §3.3.10),
+    or None: dateutil would fail on them in the middle of planning (53MO in a month)."""
+    freq = parts.get("FREQ", "").upper()
+    in_month = freq == "MONTHLY" or (freq == "YEARLY" and "BYMONTH" in parts)
+    limit = 5 if in_month else 53
+    for day in parts.get("BYDAY", "").split(","):
+        number = day.strip()[:-2].lstrip("+")
+        if not number:
+            continue
+        if freq not in ("MONTHLY", "YEARLY") or "BYWEEKNO" in parts:
+            return "a numbered BYDAY (such as 2MO) needs FREQ=MONTHLY or YEARLY without BYWEEKNO"
+        if not number.lstrip("-").isdigit() or not 1 <= abs(int(number)) <= limit:
+            return f"a numbered BYDAY counts from 1 to {limit} (or -1 to -{limit}) here"
     return None
 
 
@@ -92,5 +115,8 @@ def _never_occurs(parsed: rrule, dtstart: dt.datetime) -> bool:
     search: a rule that matches nothing would otherwise be walked day by day to 9999."""
     year = 10_000 - _CYCLE_YEARS + (dtstart.year - 10_000) % _CYCLE_YEARS
     probe = parsed.replace(dtstart=dtstart.replace(year=year), count=None, until=None)
-    return next(iter(probe), None) is None
+    try:
+        return next(iter(probe), None) is None
+    except (IndexError, ValueError, OverflowError):  # combinations dateutil cannot expand
+        return True
 
