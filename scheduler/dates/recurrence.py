@@ -53,9 +53,7 @@ def parse_rule(rule: str, dtstart: dt.datetime) -> rrule:
         raise ValueError(f'"{rule}" is not an RFC 5545 RRULE: {exc}') from None
     if not isinstance(parsed, rrule):  # several lines (RDATE, EXRULE…) make a set
         raise ValueError(f'"{rule}" is not an RFC 5545 RRULE: give one RRULE line')
-    reason = _refusal(parts, dtstart)
-    if reason is None and _never_occurs(parsed, dtstart):
-        reason = f"it has no occurrence in {_CYCLE_YEARS} years from dtstart"
+    reason = _refusal(parts, dtstart) or _occurrence_refusal(parsed, dtstart)
     if reason is not None:
         raise ValueError(f'"{rule}" is refused: {reason}')
     return parsed
@@ -107,8 +105,9 @@ def _ordinal_refusal(parts: dict[str, str]) -> str | None:
     return None
 
 
-def _never_occurs(parsed: rrule, dtstart: dt.datetime) -> bool:
-    """Whether the rule, without its COUNT and UNTIL, has no occurrence in 400 years.
+def _occurrence_refusal(parsed: rrule, dtstart: dt.datetime) -> str | None:
+    """Why the rule, without its COUNT and UNTIL, cannot be planned: it has no occurrence in
+    400 years, or dateutil fails to expand it; None when it occurs.
 
     Searched with the start moved by whole 400-year cycles to the last cycle before 9999 (the
     same calendar, weekdays and leap years), where dateutil's own stop at year 9999 ends the
@@ -116,7 +115,7 @@ def _never_occurs(parsed: rrule, dtstart: dt.datetime) -> bool:
     year = 10_000 - _CYCLE_YEARS + (dtstart.year - 10_000) % _CYCLE_YEARS
     probe = parsed.replace(dtstart=dtstart.replace(year=year), count=None, until=None)
     try:
-        return next(iter(probe), None) is None
-    except (IndexError, ValueError, OverflowError):  # combinations dateutil cannot expand
-        return True
-
+        first = next(iter(probe), None)
+    except (IndexError, ValueError, OverflowError) as exc:
+        return f"its parts do not combine into dates ({type(exc).__name__}: {exc})"
+    return f"it has no occurrence in {_CYCLE_YEARS} years from dtstart" if first is None else None
