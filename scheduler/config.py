@@ -288,13 +288,17 @@ def _valid_sender(sender: str) -> bool:
     a non-ASCII domain or a second address would fail at every send instead)."""
     if "\r" in sender or "\n" in sender:
         return False
+    if not valid_email(parseaddr(sender)[1]):
+        return False
     try:
         header = policy.default.header_factory("From", sender)
-    except (HeaderParseError, IndexError, ValueError):
-        return False
+    except (HeaderParseError, IndexError, ValueError, AttributeError, TypeError):
+        return False  # the email package fails in assorted ways on odd input (":;0")
     addresses: tuple[Any, ...] = getattr(header, "addresses", ())
+    groups: tuple[Any, ...] = getattr(header, "groups", ())
     return (
         not header.defects and len(addresses) == 1
+        and all(group.display_name is None for group in groups)  # From takes no group
         and addresses[0].addr_spec == parseaddr(sender)[1] and valid_email(addresses[0].addr_spec)
     )
 

@@ -33,6 +33,8 @@ from scheduler.errors import ConfigError
         ("email", {"from": "Office <intl@exämple.org>"}, "email.from: expected"),
         ("email", {"from": "a@example.org, b@example.org"}, "email.from: expected"),
         ("email", {"from": "Office <intl@example.org> trailing"}, "email.from: expected"),
+        ("email", {"from": "Team: Office <intl@example.org>;"}, "email.from: expected"),
+        ("email", {"from": ":;0"}, "email.from: expected"),
         ("email", {"templates_dir": "no-such-folder"}, "email.templates_dir: no such folder"),
         ("smtp", {"cafile": "missing-ca.pem"}, "smtp.cafile: no such file"),
         ("jobs.anniversaries", {"lead_days": [3000000]},
