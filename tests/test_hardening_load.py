@@ -204,3 +204,38 @@ def test_an_empty_alembic_version_is_refused_without_touching_the_tables(
                "schema version" in result.stderr
         assert "Traceback" not in result.stderr
     assert table_rows(project.db_path) == before
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    freq=st.sampled_from(["YEARLY", "MONTHLY", "WEEKLY", "DAILY"]),
+    parts=_BY_PARTS,
+    wkst=st.sampled_from(["", ";WKST=SU", ";WKST=WE"]),
+    dtstart=st.datetimes(dt.datetime(1990, 1, 1), dt.datetime(2030, 1, 1)),
+    lo=st.datetimes(dt.datetime(1990, 1, 1), dt.datetime(2040, 1, 1)),
+    days=st.integers(0, 800),
+)
+def test_expanding_from_the_window_gives_what_dateutil_gives_from_dtstart(
+    freq: str, parts: dict[str, object], wkst: str, dtstart: dt.datetime, lo: dt.datetime,
+    days: int,
+) -> None:
+    """The planners' expansion starts at the period holding the window, not at dtstart: the
+    occurrences must be exactly those of dateutil's walk from dtstart."""
+    try:
+        rule = parse_rule(_rule_text(freq, parts) + wkst, dtstart)
+    except ValueError:
+        return
+    hi = lo + dt.timedelta(days=days)
+    for inc in (True, False):
+        assert rule.between(lo, hi, inc=inc) == rule.parsed.between(lo, hi, inc=inc)
+        assert rule.after(lo, inc=inc) == rule.parsed.after(lo, inc=inc)
+
+
+def test_a_daily_rule_from_1900_is_expanded_from_the_window_not_from_1900() -> None:
+    rule = parse_rule("FREQ=DAILY;INTERVAL=3", dt.datetime(1900, 1, 1, 9, 30))
+    restarted = rule.restarted(dt.datetime(2017, 11, 1, 12))
+    assert dt.datetime(2017, 10, 30) <= restarted[0] <= dt.datetime(2017, 11, 2)
+    window = (dt.datetime(2017, 11, 1), dt.datetime(2017, 11, 10))
+    assert rule.between(*window, inc=True) == [
+        dt.datetime(2017, 11, d, 9, 30) for d in (1, 4, 7, 10)
+    ] == rule.parsed.between(*window, inc=True)

@@ -12,8 +12,10 @@ a period yields an occurrence; these bounds keep that walk short (see `parse_rul
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from typing import Any
 
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import DAILY, MONTHLY, WEEKLY, YEARLY, rrule, rrulestr, weekday
 
 #: The most occurrences a rule may ask for with COUNT (ten years of days, rounded up).
 MAX_COUNT = 10_000
@@ -30,7 +32,68 @@ _SUB_DAILY = ("SECONDLY", "MINUTELY", "HOURLY")
 _ONE_A_DAY = ("BYHOUR", "BYMINUTE", "BYSECOND")
 
 
-def parse_rule(rule: str, dtstart: dt.datetime) -> rrule:
+class Rule:
+    """An accepted rule, expanded from the period that holds the window asked for rather than
+    from its dtstart (a daily rule from 1900 would otherwise be walked day by day up to the
+    window at every plan). A rule with COUNT must count from dtstart, and COUNT is bounded.
+    """
+
+    def __init__(self, parsed: rrule) -> None:
+        self.parsed = parsed
+
+    def __iter__(self) -> Iterator[dt.datetime]:
+        """Every occurrence, in order (at most COUNT, or up to UNTIL or the year 9999)."""
+        return iter(self.parsed)
+
+    def between(
+        self, after: dt.datetime, before: dt.datetime, inc: bool = False
+    ) -> list[dt.datetime]:
+        """The occurrences between `after` and `before` (both included when `inc`)."""
+        return self.restarted(after).between(after, before, inc=inc)
+
+    def after(self, when: dt.datetime, inc: bool = False) -> dt.datetime | None:
+        """The first occurrence after `when` (or at it when `inc`), or None."""
+        found: dt.datetime | None = self.restarted(when).after(when, inc=inc)
+        return found
+
+    def restarted(self, when: dt.datetime) -> rrule:
+        """The rule restarted at the start of its period that holds `when` (same occurrences
+        from there on: the periods keep the INTERVAL's phase, and every BY part dateutil
+        derives from dtstart is given explicitly)."""
+        r: Any = self.parsed  # dateutil keeps the parts it derived in private attributes
+        start: dt.datetime = r._dtstart
+        if r._count is not None or when <= start:
+            return self.parsed
+        anchor = _period_start(r._freq, r._interval, r._wkst, start.date(), when.date())
+        if anchor <= start.date():
+            return self.parsed
+        weekdays = [*(r._byweekday or ()), *(weekday(d, n) for d, n in r._bynweekday or ())]
+        return rrule(
+            r._freq, dtstart=dt.datetime.combine(anchor, dt.time()), interval=r._interval,
+            wkst=r._wkst, until=r._until, bysetpos=r._bysetpos, bymonth=r._bymonth,
+            bymonthday=(*r._bymonthday, *r._bynmonthday) or None, byyearday=r._byyearday,
+            byweekno=r._byweekno, byweekday=weekdays or None, byhour=r._byhour,
+            byminute=r._byminute, bysecond=r._bysecond, cache=False,
+        )
+
+
+def _period_start(freq: int, interval: int, wkst: int, first: dt.date, day: dt.date) -> dt.date:
+    """The first day of the rule's period (every `interval` years, months, weeks or days
+    counted from the one holding `first`) that holds `day` (day ≥ first)."""
+    if freq == YEARLY:
+        return dt.date(first.year + (day.year - first.year) // interval * interval, 1, 1)
+    if freq == MONTHLY:
+        months = (day.year - first.year) * 12 + day.month - first.month
+        index = first.year * 12 + first.month - 1 + months // interval * interval
+        return dt.date(index // 12, index % 12 + 1, 1)
+    if freq == WEEKLY:
+        week = first - dt.timedelta(days=(first.weekday() - wkst) % 7)
+        return week + dt.timedelta(days=(day - week).days // (7 * interval) * 7 * interval)
+    assert freq == DAILY  # parse_rule refuses the others
+    return first + dt.timedelta(days=(day - first).days // interval * interval)
+
+
+def parse_rule(rule: str, dtstart: dt.datetime) -> Rule:
     """The rule `rule` (e.g. "FREQ=YEARLY;BYMONTH=1", with or without a leading "RRULE:")
     anchored at `dtstart`, as a dateutil rule. Occurrences come out like `dtstart`: naive
     datetimes stay naive (local wall time in scheduler.timezone, as the registry stores them).
@@ -56,7 +119,7 @@ def parse_rule(rule: str, dtstart: dt.datetime) -> rrule:
     reason = _refusal(parts, dtstart) or _occurrence_refusal(parsed, dtstart)
     if reason is not None:
         raise ValueError(f'"{rule}" is refused: {reason}')
-    return parsed
+    return Rule(parsed)
 
 
 def _parts(text: str) -> list[tuple[str, str]]:
