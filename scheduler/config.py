@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email import policy
+from email.errors import HeaderParseError
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,17 @@ from jobs import JOB_NAMES, JOBS
 from scheduler.dates.cron import CronError, parse_crontab
 from scheduler.errors import ConfigError
 from scheduler.planning import JobSettings
-from scheduler.problems import Fields, Problems, is_int, show
+from scheduler.problems import Fields, Problems, is_int, parse_toml, show
+from scheduler.registry.validate import valid_email
+
+# Upper bounds: a value past them is a typo, and some would overflow later (a date 3,000,000
+# days ahead, a retry delay past datetime's range) and leave messages stuck at every run.
+MAX_DAYS = 3660  # ten years
+WEEK_SECONDS = 7 * 24 * 3600
+MAX_TIMEOUT_SECONDS = 3600
+MAX_CONNECTIONS = 100
+MAX_ATTEMPTS = 100
+MAX_YEARS = 100
 
 DEFAULT_SCHEDULE: Mapping[str, str] = {spec.name: spec.schedule for spec in JOBS.values()}
 
@@ -58,6 +69,7 @@ class SmtpSettings:
     claim_timeout_seconds: int = 300
     verify_tls: bool = True
     cafile: Path | None = None
+    allow_plaintext_auth: bool = False  # AUTH over a connection without TLS (refused unless set)
 
     def password(self) -> str | None:
         """Read at the moment of use, from the environment only; never stored or printed."""
@@ -139,23 +151,27 @@ def load_settings(explicit: str | None = None) -> Settings:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file: {exc.strerror}") from None
     try:
-        table = tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
+    try:
+        table = parse_toml(text)
+    except ValueError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     return _parse(table, label=str(path), base=path.resolve().parent, path=path.resolve())
 
 
 def _days(section: Fields, key: str, default: tuple[int, ...]) -> tuple[int, ...]:
-    """A non-empty list of lead days (whole days ≥ 0), longest first, without repeats."""
+    """A non-empty list of lead days (whole days 0–MAX_DAYS), longest first, without repeats."""
 
     def check(v: Any) -> tuple[int, ...] | None:
-        if not isinstance(v, list) or not v or not all(is_int(d) and d >= 0 for d in v):
+        if not isinstance(v, list) or not v:
+            return None
+        if not all(is_int(d) and 0 <= d <= MAX_DAYS for d in v):
             return None
         return tuple(sorted(set(v), reverse=True))
 
-    return section.value(key, default, check, "a non-empty list of whole days ≥ 0")
+    return section.value(key, default, check, f"a non-empty list of whole days 0–{MAX_DAYS}")
 
 
 def _resolve(base: Path, value: str) -> Path:
@@ -235,16 +251,39 @@ def _parse_email(p: Problems, raw: Any, base: Path) -> EmailSettings:
     s = Fields(p, "email", raw)
     transport = s.choice("transport", "file", ("file", "smtp"))
     sender = s.text("from", EmailSettings.sender)
-    if "\r" in sender or "\n" in sender or "@" not in parseaddr(sender)[1]:
+    if not _valid_sender(sender):
         p.add("email.from", f'expected "Name <address@domain>", got {show(sender)}')
     outbox = s.text("outbox_dir", "var/mail")
     templates = s.text("templates_dir", "")
+    if templates and not _resolve(base, templates).is_dir():
+        p.add("email.templates_dir", f"no such folder: {_resolve(base, templates)}")
     s.done()
     return EmailSettings(
         transport=transport,
         sender=sender,
         outbox_dir=_resolve(base, outbox),
         templates_dir=_resolve(base, templates) if templates else None,
+    )
+
+
+def _valid_sender(sender: str) -> bool:
+    """Whether a From header value is one plain ASCII address, with or without a display
+    name, that the email package reads back without a defect (a space inside the address,
+    a non-ASCII domain or a second address would fail at every send instead)."""
+    if "\r" in sender or "\n" in sender:
+        return False
+    if not valid_email(parseaddr(sender)[1]):
+        return False
+    try:
+        header = policy.default.header_factory("From", sender)
+    except (HeaderParseError, IndexError, ValueError, AttributeError, TypeError):
+        return False  # the email package fails in assorted ways on odd input (":;0")
+    addresses: tuple[Any, ...] = getattr(header, "addresses", ())
+    groups: tuple[Any, ...] = getattr(header, "groups", ())
+    return (
+        not header.defects and len(addresses) == 1
+        and all(group.display_name is None for group in groups)  # From takes no group
+        and addresses[0].addr_spec == parseaddr(sender)[1] and valid_email(addresses[0].addr_spec)
     )
 
 
@@ -255,23 +294,38 @@ def _parse_smtp(p: Problems, raw: Any, base: Path) -> SmtpSettings:
     if port > 65535:
         p.add("smtp.port", f"expected a port number 1–65535, got {port}")
     cafile = s.text("cafile", "")
+    if cafile and not _resolve(base, cafile).is_file():
+        p.add("smtp.cafile", f"no such file: {_resolve(base, cafile)}")
     result = SmtpSettings(
         host=s.text("host", d.host),
         port=port,
         security=s.choice("security", d.security, ("none", "starttls", "tls")),
         username=s.text("username", d.username),
         password_env=s.text("password_env", d.password_env),
-        timeout_seconds=float(s.integer("timeout_seconds", int(d.timeout_seconds), minimum=1)),
-        max_connections=s.integer("max_connections", d.max_connections, minimum=1),
-        max_attempts=s.integer("max_attempts", d.max_attempts, minimum=1),
-        retry_initial_seconds=s.integer("retry_initial_seconds", d.retry_initial_seconds),
-        retry_max_seconds=s.integer("retry_max_seconds", d.retry_max_seconds),
+        timeout_seconds=float(s.integer(
+            "timeout_seconds", int(d.timeout_seconds), minimum=1, maximum=MAX_TIMEOUT_SECONDS
+        )),
+        max_connections=s.integer(
+            "max_connections", d.max_connections, minimum=1, maximum=MAX_CONNECTIONS
+        ),
+        max_attempts=s.integer("max_attempts", d.max_attempts, minimum=1, maximum=MAX_ATTEMPTS),
+        retry_initial_seconds=s.integer(
+            "retry_initial_seconds", d.retry_initial_seconds, maximum=WEEK_SECONDS
+        ),
+        retry_max_seconds=s.integer("retry_max_seconds", d.retry_max_seconds, maximum=WEEK_SECONDS),
         claim_timeout_seconds=s.integer(
-            "claim_timeout_seconds", d.claim_timeout_seconds, minimum=1
+            "claim_timeout_seconds", d.claim_timeout_seconds, minimum=1, maximum=WEEK_SECONDS
         ),
         verify_tls=s.boolean("verify_tls", d.verify_tls),
         cafile=_resolve(base, cafile) if cafile else None,
+        allow_plaintext_auth=s.boolean("allow_plaintext_auth", d.allow_plaintext_auth),
     )
+    if result.username and result.security == "none" and not result.allow_plaintext_auth:
+        p.add(
+            "smtp.username",
+            'with security = "none" the password would cross the network in clear: use '
+            '"starttls" or "tls", or set smtp.allow_plaintext_auth = true to accept that',
+        )
     if s.has("password"):
         p.add(
             "smtp.password",
@@ -307,11 +361,17 @@ def _parse_jobs(p: Problems, raw: Any) -> JobSettings:
     result = JobSettings(
         anniversary_lead_days=_days(ann, "lead_days", d.anniversary_lead_days),
         deadline_lead_days=_days(bud, "lead_days", d.deadline_lead_days),
-        dormant_after_days=dor.integer("after_days", d.dormant_after_days, minimum=1),
-        dormant_repeat_days=dor.integer("repeat_days", d.dormant_repeat_days, minimum=1),
+        dormant_after_days=dor.integer(
+            "after_days", d.dormant_after_days, minimum=1, maximum=MAX_DAYS
+        ),
+        dormant_repeat_days=dor.integer(
+            "repeat_days", d.dormant_repeat_days, minimum=1, maximum=MAX_DAYS
+        ),
         meeting_lead_days=_days(mee, "lead_days", d.meeting_lead_days),
-        meeting_horizon_days=mee.integer("horizon_days", d.meeting_horizon_days),
-        loi_review_years=mee.integer("loi_review_years", d.loi_review_years),
+        meeting_horizon_days=mee.integer(
+            "horizon_days", d.meeting_horizon_days, maximum=MAX_DAYS
+        ),
+        loi_review_years=mee.integer("loi_review_years", d.loi_review_years, maximum=MAX_YEARS),
     )
     for section in (jobs, ann, bud, dor, mee):
         section.done()

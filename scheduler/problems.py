@@ -15,6 +15,7 @@ one error listing them all (exit status 2 at the command line, a 4xx page on the
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -85,6 +86,22 @@ class Problems:
         """
         if self.items:
             raise error("\n".join(self.lines()))
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """`text` as a TOML document (tables are dicts, arrays lists, dates datetime values).
+
+    Raises:
+        ValueError: not valid TOML; the message says where (tomllib's own words), or that
+            arrays or tables are nested too deeply to read (tomllib recurses once per level,
+            so a file nested a few hundred levels deep would end in a RecursionError).
+    """
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(str(exc)) from None
+    except RecursionError:
+        raise ValueError("arrays or tables are nested too deeply") from None
 
 
 #: Strings longer than this are cut in messages (a hostile file may hold megabytes in one key).

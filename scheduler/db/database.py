@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import ArgumentError, OperationalError
 
-from scheduler.errors import ConfigError, SchemaError
+from scheduler.errors import ConfigError, SchemaError, UserError
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 SCHEMA_REVISION = "0003"
 KNOWN_REVISIONS = ("0001", "0002", "0003")
 BUSY_TIMEOUT_SECONDS = 60
+#: What `schema_revision` says of tables without a recorded revision.
+UNVERSIONED = "unversioned"
 
 
 class Database:
@@ -60,11 +62,15 @@ class Database:
 
     # -- schema -------------------------------------------------------------------------
     def schema_revision(self) -> str | None:
+        """The Alembic revision of the schema; None for an empty database, UNVERSIONED when
+        sistercity's tables are there without a revision (no or an empty alembic_version)."""
         with self.engine.connect() as conn:
-            if not inspect(conn).has_table("alembic_version"):
-                return None if not inspect(conn).has_table("partners") else "unversioned"
-            row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
-            return str(row[0]) if row else None
+            row = None
+            if inspect(conn).has_table("alembic_version"):
+                row = conn.execute(text("SELECT version_num FROM alembic_version")).first()
+            if row is not None:
+                return str(row[0])
+            return UNVERSIONED if inspect(conn).has_table("partners") else None
 
     def ensure_schema(self, *, upgrade: bool = False) -> str:
         """Create the schema if there is none; upgrade only when asked (`sistercity init`).
@@ -80,6 +86,12 @@ class Database:
         if current is None:
             self._alembic_upgrade()
             return "created"
+        if current == UNVERSIONED:  # creating the schema over it would fail half-way
+            raise SchemaError(
+                f"{self.label}: database.url: the database holds sistercity's tables but no "
+                "schema version (alembic_version is missing or empty): it was damaged or "
+                "edited by hand; nothing was changed: restore a backup or use another database"
+            )
         if current not in KNOWN_REVISIONS:
             raise SchemaError(
                 f"the database schema ({current}) is newer than this version of sistercity "
@@ -137,6 +149,7 @@ def _short(exc: Exception) -> str:
 
 def _make_engine(url: str, label: str) -> Engine:
     kwargs: dict[str, Any] = {}
+    path = ""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
@@ -150,6 +163,7 @@ def _make_engine(url: str, label: str) -> Engine:
         raise ConfigError(f"{label}: database.url: {exc}") from None
     if engine.dialect.name == "sqlite":
         _tune_sqlite(engine)
+        _explain_sqlite_faults(engine, f"{label}: database.url: {path or url}")
     return engine
 
 
@@ -169,3 +183,38 @@ def _tune_sqlite(engine: Engine) -> None:
     def on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "")
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+class DatabaseUnavailable(UserError):
+    """The database file cannot be used at all (locked too long, damaged, disk full): the
+    command stops with this message and exit status 2; the transaction in progress is rolled
+    back, so what it was writing is not half-written."""
+
+
+# SQLite's words for a fault of the file rather than of a statement, and what to tell the user.
+_SQLITE_FAULTS = (
+    ("database is locked",
+     "another process has held the database locked for over {timeout} s; the command stopped "
+     "and its transaction was rolled back: try again when the other process is done"),
+    ("file is not a database",
+     "not an SQLite database (a damaged file, or another kind of file): nothing was changed; "
+     "restore it from a backup or point database.url elsewhere"),
+    ("database disk image is malformed",
+     "the database file is damaged: nothing more was changed; restore it from a backup"),
+    ("database or disk is full",
+     "the disk is full: the transaction was rolled back; free some space and try again"),
+)
+
+
+def _explain_sqlite_faults(engine: Engine, where: str) -> None:
+    """Turn SQLite's file-level faults into a DatabaseUnavailable naming the database, at
+    every statement of this engine (sessions, the outbox's core statements, Alembic)."""
+
+    @event.listens_for(engine, "handle_error")
+    def on_error(context: Any) -> None:
+        said = str(context.original_exception)
+        for words, what in _SQLITE_FAULTS:
+            if words in said:
+                raise DatabaseUnavailable(
+                    f"{where}: {what.format(timeout=BUSY_TIMEOUT_SECONDS)}"
+                ) from context.original_exception

@@ -10,7 +10,6 @@ value may be (safe text, slugs, emails, country codes) is decided in registry/va
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 
 from scheduler.dates.recurrence import parse_rule
 from scheduler.errors import DataError
-from scheduler.problems import MISSING, Problems, show
+from scheduler.problems import MISSING, Problems, parse_toml, show
 from scheduler.registry.domain import (
     LANGUAGES,
     Activity,
@@ -89,11 +88,11 @@ def read_files(paths: Iterable[Path], known: Known = Known()) -> Batch:
             problems.add("", f"cannot read: {exc.strerror}", where=str(path))
             continue
         try:
-            doc = tomllib.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
+            doc = parse_toml(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:  # before ValueError: it is one
             problems.add("", f"not UTF-8 text (byte {exc.start})", where=label)
             continue
-        except tomllib.TOMLDecodeError as exc:
+        except ValueError as exc:
             problems.add("", f"not valid TOML: {exc}", where=label)
             continue
         if not doc:
