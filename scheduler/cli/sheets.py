@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, cast
 
 import click
 
+from scheduler.cli.common import as_of_option
+
 if TYPE_CHECKING:
     from scheduler.cli.common import Context
 
@@ -23,17 +25,6 @@ SHOW_CREATED = 50  # a real import lists this many new partners; --dry-run lists
 
 def _context() -> Context:
     return cast("Context", click.get_current_context().obj)
-
-
-def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    from scheduler.dates.thaidate import parse_date
-
-    try:
-        return parse_date(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 @click.command("template")
@@ -55,7 +46,8 @@ def import_command(file: Path, dry_run: bool) -> None:
     """Import agreements from FILE (.xlsx or .csv); one bad row refuses the whole file."""
     from scheduler.sheets.operations import import_file
 
-    result = import_file(_context().database(), file, dry_run=dry_run)
+    c = _context()
+    result = import_file(c.database(), file, dry_run=dry_run, today=c.today())
     for warning in result.warnings:
         click.echo(f"sistercity: warning: {warning}", err=True)
     lines = result.details() if dry_run else result.created()
@@ -69,9 +61,8 @@ def import_command(file: Path, dry_run: bool) -> None:
 
 @click.command("export")
 @click.argument("file", type=FILE)
-@click.option("--as-of", "as_of", default=None, callback=_as_of, metavar="DATE",
-              help="Years, last activity and dormancy as of this date (YYYY-MM-DD). "
-                   "Default: today.")
+@as_of_option("Years, last activity and dormancy as of this date (YYYY-MM-DD; a year "
+              "≥ 2400 is Buddhist Era). Default: today.")
 def export_command(file: Path, as_of: dt.date | None) -> None:
     """Write every agreement to FILE (.xlsx: a sheet per working group; or .csv)."""
     from scheduler.sheets.operations import export_file

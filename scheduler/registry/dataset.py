@@ -34,7 +34,7 @@ from scheduler.registry.domain import (
     Role,
     WorkingGroup,
 )
-from scheduler.registry.validate import Record, valid_email
+from scheduler.registry.validate import Record, implausible_record_date, valid_email
 
 
 @dataclass(frozen=True)
@@ -70,9 +70,15 @@ class Known:
     groups: frozenset[str] = frozenset()
 
 
-def read_files(paths: Iterable[Path], known: Known = Known()) -> Batch:
+def read_files(
+    paths: Iterable[Path], known: Known = Known(), *, today: dt.date | None = None
+) -> Batch:
     """Parse and validate dataset files (TOML, in the SPEC's format) into one batch; ids may
     refer to records of any of the files or to `known` ones already in the database.
+
+    Dates are CE: a year >= 2400 is refused as a probable Buddhist-Era date (every date key).
+    A signing or activity date before 1900, or more than a year after `today` (when given:
+    the caller reads the clock), is refused as a probable typo (SPEC "Dataset file").
 
     Raises:
         DataError: every problem of every file, one per line (`file: key: what`), in the
@@ -99,7 +105,7 @@ def read_files(paths: Iterable[Path], known: Known = Known()) -> Batch:
         if not doc:
             problems.add("", "the file holds no records (an empty or wrong file?)", where=label)
             continue
-        _File(problems, label, origins).read(doc, batch)
+        _File(problems, label, origins, today).read(doc, batch)
     _check_references(batch, known, origins, problems)
     if problems:
         raise DataError(problems.lines())
@@ -124,9 +130,17 @@ class _File:
     """One dataset file being read; its problems go to the load's shared list."""
 
     def __init__(
-        self, problems: Problems, label: str, origins: dict[tuple[str, str], Origin]
+        self, problems: Problems, label: str, origins: dict[tuple[str, str], Origin],
+        today: dt.date | None = None,
     ) -> None:
         self.problems, self.label, self.origins = problems, label, origins
+        self.today = today
+
+    def happened(self, rec: Record, key: str, day: dt.date) -> None:
+        """`day` (of `key`) is a date something happened on: not a probable typo."""
+        reason = implausible_record_date(day, self.today)
+        if reason:
+            rec.problem(key, reason)
 
     def problem(self, path: str, text: str) -> None:
         self.problems.add(path, text, where=self.label)
@@ -211,6 +225,7 @@ class _File:
             agreement = _read_agreement(sub)
             if agreement is None:
                 continue
+            self.happened(sub, "signed_on", agreement.signed_on)
             if agreement.key in keys:
                 sub.problem("", "the same agreement (kind, signed_on, local_party) is listed twice")
             keys.add(agreement.key)
@@ -219,6 +234,7 @@ class _File:
         for sub in self._subtables(rec, "activity"):
             activity = _read_activity(sub)
             if activity is not None:
+                self.happened(sub, "date", activity.date)
                 activities.setdefault(activity.key, activity)  # the first of a repeat counts
         partner = Partner(
             id=rec.slug("id"),

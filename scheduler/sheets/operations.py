@@ -37,9 +37,11 @@ def write_template(path: Path) -> None:
     _write(path, template_workbook())
 
 
-def import_file(db: Database, path: Path, *, dry_run: bool) -> ImportResult:
-    """Import the agreements of the .xlsx or .csv file at `path` into `db`, in one write
-    transaction (`dry_run`: only read, and report what would be done).
+def import_file(db: Database, path: Path, *, dry_run: bool,
+                today: dt.date | None = None) -> ImportResult:
+    """Import the agreements of the spreadsheet at `path` (.xlsx, .xls, .ods or .csv) into
+    `db`, in one write transaction (`dry_run`: only read, and report what would be done).
+    A signing date more than a year after `today` (when given) or before 1900 is a typo.
 
     Raises:
         DataError: the file cannot be read, has a wrong header, or has any problem in a row
@@ -47,20 +49,23 @@ def import_file(db: Database, path: Path, *, dry_run: bool) -> ImportResult:
     """
     # An unreadable file or a wrong header is refused before the database is opened; row
     # problems are refused together with those found against the registry.
-    return _import(db, read_file(path), dry_run=dry_run)
+    return _import(db, read_file(path), dry_run=dry_run, today=today)
 
 
-def import_upload(db: Database, name: str, data: bytes, *, dry_run: bool) -> ImportResult:
-    """`import_file` for the bytes of an uploaded file called `name` (.xlsx or .csv).
+def import_upload(db: Database, name: str, data: bytes, *, dry_run: bool,
+                  today: dt.date | None = None) -> ImportResult:
+    """`import_file` for the bytes of an uploaded file called `name` (its suffix says which
+    kind of spreadsheet it is).
 
     Raises:
         DataError: as `import_file`.
     """
-    return _import(db, read_data(name, data), dry_run=dry_run)
+    return _import(db, read_data(name, data), dry_run=dry_run, today=today)
 
 
-def _import(db: Database, read: ReadFile, *, dry_run: bool) -> ImportResult:
-    rows, problems = parse_rows(read)
+def _import(db: Database, read: ReadFile, *, dry_run: bool,
+            today: dt.date | None) -> ImportResult:
+    rows, problems = parse_rows(read, today)
     return import_rows(db, read, rows, problems, dry_run=dry_run)
 
 
