@@ -332,7 +332,8 @@ def _recurrence(rec: Record, single_key: str, single_is_date: bool) -> Recurrenc
         )
         return Recurrence(dtstart=start)
     if dtstart is None:
-        if single_key not in rec.table:
+        # A dtstart given but refused (a Buddhist-Era year…) has its own problem already.
+        if single_key not in rec.table and "dtstart" not in rec.table:
             rec.problem(single_key, f"missing (give {single_key}, or dtstart and rrule)")
         return Recurrence(dtstart=dt.datetime(1970, 1, 1))
     if rule:
