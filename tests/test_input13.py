@@ -199,3 +199,195 @@ def test_a_signing_date_far_ahead_or_before_1900_in_a_sheet_refuses_the_file(
         in result.stderr
     assert "row 2" not in result.stderr
     assert signed(project) == before
+
+
+# -- fault 11: clerks' natural input ------------------------------------------------------------
+@pytest.mark.parametrize("typed", [
+    "22/08/2560", "22 ส.ค. 2560", "22 สิงหาคม 2560", "๒๒/๐๘/๒๕๖๐", "๒๒ ส.ค. ๒๕๖๐", "2560-08-22",
+])
+def test_thai_dates_on_the_command_line(project: Project, typed: str) -> None:
+    result = project.cli("activity", "add", "osaka", "--date", typed, "--title", "Visit")
+    assert result.exit_code == 0, result.output
+    assert "recorded: osaka 2017-08-22 Visit" in result.stdout
+    assert stored(project, "SELECT date FROM activities WHERE title = 'Visit'") == \
+        [("2017-08-22",)]
+
+    as_of = project.cli("partners", "--as-of", typed.replace("22", "23", 1)
+                        .replace("๒๒", "๒๓", 1), "--json")
+    assert as_of.exit_code == 0, as_of.output
+    osaka = next(p for p in json.loads(as_of.stdout) if p["id"] == "osaka")
+    assert osaka["last_activity"] == "2017-08-22"
+
+
+def test_a_bad_command_line_date_says_what_is_accepted(project: Project) -> None:
+    result = project.cli("partners", "--as-of", "22 ส.ค. 60")
+    assert result.exit_code == 2
+    assert "22 ส.ค. 60 is not a date (expected YYYY-MM-DD, DD/MM/YYYY or 22 ส.ค. 2560)" \
+        in result.stderr
+
+
+def test_thai_dates_and_digits_in_a_sheet(project: Project) -> None:
+    project.cli("init")
+    path = write_csv(project.root / "thai.csv", [
+        csv_row("Kyoto University", "22 ส.ค. 2560"),
+        csv_row("Nara University", "22 สิงหาคม 2560"),
+        csv_row("Kobe University", "๒๒/๐๘/๒๕๖๐"),
+        csv_row("Sendai University", "๑๕/๑๑/๒๕๖๐"),
+        csv_row("Fukuoka University", "29/02/2563"),
+    ])
+
+    result = project.cli("import", str(path))
+
+    assert result.exit_code == 0, result.output
+    assert {k: v for k, v in signed(project).items() if k.endswith("-university")} == {
+        "kyoto-university": "2017-08-22", "nara-university": "2017-08-22",
+        "kobe-university": "2017-08-22", "sendai-university": "2017-11-15",
+        "fukuoka-university": "2020-02-29",
+    }
+
+
+def test_a_csv_saved_by_thai_excel_is_read_as_windows_874(project: Project) -> None:
+    project.cli("init")
+    path = write_csv(project.root / "thai-excel.csv", [
+        csv_row("Kyoto University", "22/08/2560", name_th="มหาวิทยาลัยเกียวโต",
+                local_party="มหาวิทยาลัยเชียงใหม่"),
+    ], encoding="cp874")
+
+    result = project.cli("import", str(path))
+
+    assert result.exit_code == 0, result.output
+    assert "thai-excel.csv: not UTF-8: read as Windows-874" in result.stderr
+    assert stored(project, "SELECT name, name_th FROM partners WHERE id = 'kyoto-university'") \
+        == [("Kyoto University", "มหาวิทยาลัยเกียวโต")]
+    assert stored(project, "SELECT local_party, signed_on FROM agreements "
+                           "WHERE partner_id = 'kyoto-university'") == \
+        [("มหาวิทยาลัยเชียงใหม่", "2017-08-22")]
+
+
+def test_a_csv_in_neither_utf8_nor_windows_874_is_refused(project: Project) -> None:
+    project.cli("init")
+    path = project.root / "garbled.csv"
+    path.write_bytes(",".join(HEADER).encode() + b"\r\n\xff\xfe\xfd\r\n")
+    result = project.cli("import", str(path))
+    assert result.exit_code == 2
+    assert "garbled.csv: neither UTF-8 nor Windows-874 text" in result.stderr
+
+
+def write_xls(path: Path, rows: list[list[object]]) -> Path:
+    """An Excel 97-2003 workbook, signing dates as date cells where given as dates."""
+    import xlwt  # type: ignore[import-untyped]
+
+    workbook = xlwt.Workbook(encoding="utf-8")
+    sheet = workbook.add_sheet("ข้อตกลง")
+    date_style = xlwt.easyxf(num_format_str="DD/MM/YYYY")
+    for r, values in enumerate([HEADER, *rows]):
+        for c, value in enumerate(values):
+            if isinstance(value, dt.date):
+                sheet.write(r, c, value, date_style)
+            else:
+                sheet.write(r, c, value)
+    workbook.save(str(path))
+    return path
+
+
+def _ods_cell(value: object) -> str:
+    if isinstance(value, dt.date):
+        return (f'<table:table-cell office:value-type="date" office:date-value='
+                f'"{value.isoformat()}"><text:p>{value:%d/%m/%Y}</text:p></table:table-cell>')
+    return (f'<table:table-cell office:value-type="string"><text:p>{escape(str(value))}'
+            "</text:p></table:table-cell>")
+
+
+def write_ods(path: Path, rows: list[list[object]]) -> Path:
+    """An OpenDocument spreadsheet as LibreOffice saves one (the parts a reader needs)."""
+    body = "".join("<table:table-row>" + "".join(_ods_cell(v) for v in r) + "</table:table-row>"
+                   for r in [HEADER, *rows])
+    content = (
+        '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+        'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+        'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2">'
+        f'<office:body><office:spreadsheet><table:table table:name="Agreements">{body}'
+        "</table:table></office:spreadsheet></office:body></office:document-content>")
+    manifest = (
+        '<?xml version="1.0" encoding="UTF-8"?><manifest:manifest '
+        'xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
+        'manifest:version="1.2"><manifest:file-entry manifest:full-path="/" '
+        'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+        '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+        "</manifest:manifest>")
+    with zipfile.ZipFile(path, "w") as ods:
+        ods.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet",
+                     compress_type=zipfile.ZIP_STORED)
+        ods.writestr("content.xml", content)
+        ods.writestr("META-INF/manifest.xml", manifest)
+    return path
+
+
+@pytest.mark.parametrize(("name", "write", "sheet"), [
+    ("agreements.xls", write_xls, "ข้อตกลง"), ("agreements.ods", write_ods, "Agreements"),
+])
+def test_xls_and_ods_workbooks_are_imported(project: Project, name: str, write: object,
+                                            sheet: str) -> None:
+    project.cli("init")
+    assert callable(write)
+    path = write(project.root / name, [
+        csv_row("Kyoto University", "22 ส.ค. 2560"),
+        [dt.date(2017, 8, 23) if c.key == "signed_on" else v
+         for c, v in zip(COLUMNS, csv_row("Nara University", ""), strict=True)],
+    ])
+
+    result = project.cli("import", str(path))
+
+    assert result.exit_code == 0, result.output
+    assert f"imported {name}: 2 rows; partners: 2 new" in result.stdout
+    assert {k: v for k, v in signed(project).items() if k.endswith("-university")} == {
+        "kyoto-university": "2017-08-22", "nara-university": "2017-08-23"}
+
+    bad = write(project.root / f"bad-{name}", [csv_row("Kobe University", "22/08/2056")])
+    refused = project.cli("import", str(bad))
+    assert refused.exit_code == 2
+    assert f'bad-{name}: sheet {sheet}, row 2, column "signed on": 2056-08-22 is more than ' \
+           "a year after today" in refused.stderr
+    assert "kobe-university" not in signed(project)
+
+
+def test_a_damaged_xls_or_ods_is_refused(project: Project) -> None:
+    project.cli("init")
+    for name, kind in (("x.xls", "an Excel 97-2003 .xls"), ("y.ods", "an OpenDocument .ods")):
+        (project.root / name).write_bytes(b"not a workbook")
+        result = project.cli("import", str(project.root / name))
+        assert result.exit_code == 2
+        assert f"{name}: not {kind} workbook" in result.stderr
+        assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("command", "name"), [("template", "filled.xlsx"),
+                                               ("export", "filled.xlsx"),
+                                               ("export", "filled.csv")])
+def test_template_and_export_never_overwrite_without_force(project: Project, command: str,
+                                                           name: str) -> None:
+    path = project.root / name
+    path.write_bytes(b"a workbook the districts filled in")
+
+    result = project.cli(command, str(path))
+
+    assert result.exit_code == 2
+    assert f"{path}: the file exists; nothing was written (use --force to replace it)" \
+        in result.stderr
+    assert path.read_bytes() == b"a workbook the districts filled in"
+
+    forced = project.cli(command, "--force", str(path))
+    assert forced.exit_code == 0, forced.output
+    assert path.read_bytes() != b"a workbook the districts filled in"
+
+
+# -- fault 12: PostgreSQL is a config change only -----------------------------------------------
+def test_the_postgresql_driver_is_installed_with_the_product() -> None:
+    from importlib.metadata import requires
+
+    needs = requires("sistercity-scheduler") or []
+    assert any(r.startswith("psycopg[binary]") and "extra ==" not in r for r in needs), needs
+    import psycopg  # what a postgresql+psycopg:// URL loads
+
+    assert psycopg.__version__ >= "3.1"
