@@ -11,12 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import tomllib
 import zipfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 import pytest
-from conftest import Project
+from conftest import REPO, Project
 
 from scheduler.registry.validate import implausible_record_date
 from scheduler.sheets.columns import COLUMNS
@@ -384,10 +385,13 @@ def test_template_and_export_never_overwrite_without_force(project: Project, com
 
 # -- fault 12: PostgreSQL is a config change only -----------------------------------------------
 def test_the_postgresql_driver_is_installed_with_the_product() -> None:
-    from importlib.metadata import requires
+    """`pip install .` installs what a postgresql+psycopg:// URL loads, not only an extra."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert any(d.startswith("psycopg[binary]>=3") for d in project["dependencies"])
+    assert project["optional-dependencies"]["postgres"] == []  # kept for older install notes
 
-    needs = requires("sistercity-scheduler") or []
-    assert any(r.startswith("psycopg[binary]") and "extra ==" not in r for r in needs), needs
-    import psycopg  # what a postgresql+psycopg:// URL loads
+    from sqlalchemy import create_engine
 
-    assert psycopg.__version__ >= "3.1"
+    engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")  # loads the driver
+    assert engine.dialect.driver == "psycopg"
+    engine.dispose()

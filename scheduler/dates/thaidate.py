@@ -18,7 +18,8 @@ Sources (the Thai government calendar, as offices write it):
   from 1 October to 30 September named by the BE year in which it ends.
 * Holidays: the official public holidays and the government (civil service) holidays that the
   cabinet declares each year, as the ``holidays`` package records them for Thailand.
-* Month abbreviations: CLDR (via babel), the standard Thai abbreviations (ม.ค., ก.พ., …).
+* Month names and abbreviations: CLDR (via babel), the standard Thai abbreviations (ม.ค.,
+  ก.พ., …) and full names (มกราคม, …); parsing accepts these and the English ones.
 """
 
 from __future__ import annotations
