@@ -407,3 +407,16 @@ def test_holiday_name_agrees_with_is_working_day(d: date) -> None:
     else:
         assert (name is None) == CALENDAR.is_working_day(d)
         assert (CALENDAR.holiday_name(d, "th") is None) == (name is None)
+
+
+_TO_THAI_DIGITS = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")
+
+
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)))
+def test_parse_date_reads_back_every_date_as_printed_or_typed_in_thai(d: date) -> None:
+    """What the emails print (both languages), and a clerk's day/month/BE year in Thai
+    digits, parse back to the same date (SPEC "Commands": Thai forms are accepted)."""
+    assert parse_date(format_date(d, "th")) == d
+    assert parse_date(format_date(d, "en")) == d
+    typed = f"{d.day}/{d.month}/{be_year(d.year)}".translate(_TO_THAI_DIGITS)
+    assert parse_date(typed) == d
