@@ -111,6 +111,18 @@ def test_a_be_leap_day_whose_ce_year_has_none_is_refused_saying_so(project: Proj
             "Buddhist-Era date, but 2017 CE has no 29 February") in result.stderr
 
 
+def test_a_be_leap_day_that_toml_itself_refuses_is_explained(project: Project) -> None:
+    # 2563 is no Gregorian leap year, so TOML refuses the date before sistercity sees it.
+    data = project.root / "leap.toml"
+    data.write_text(BE_DATASET.replace("2560-08-22", "2563-02-29"), encoding="utf-8")
+
+    result = project.cli("load", str(data))
+
+    assert result.exit_code == 2
+    assert "leap.toml: not valid TOML: Invalid date or datetime (at line 9, column 15); " \
+           "2563-02-29 looks like a Buddhist-Era date (write 2020-02-29)" in result.stderr
+
+
 def test_the_first_command_refuses_a_configured_dataset_with_a_be_date(project: Project) -> None:
     data = project.root / "mine.toml"
     data.write_text(BE_DATASET, encoding="utf-8")

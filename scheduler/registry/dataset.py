@@ -9,7 +9,9 @@ value may be (safe text, slugs, emails, country codes) is decided in registry/va
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from scheduler.dates.recurrence import parse_rule
+from scheduler.dates.thaidate import BE_OFFSET
 from scheduler.errors import DataError
 from scheduler.problems import MISSING, Problems, show
 from scheduler.registry.domain import (
@@ -95,12 +98,14 @@ def read_files(
             problems.add("", f"cannot read: {exc.strerror}", where=str(path))
             continue
         try:
-            doc = tomllib.loads(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
+            doc = tomllib.loads(text)
         except UnicodeDecodeError as exc:
             problems.add("", f"not UTF-8 text (byte {exc.start})", where=label)
             continue
         except tomllib.TOMLDecodeError as exc:
-            problems.add("", f"not valid TOML: {exc}", where=label)
+            problems.add("", f"not valid TOML: {exc}{_be_leap_day_hint(text, str(exc))}",
+                         where=label)
             continue
         if not doc:
             problems.add("", "the file holds no records (an empty or wrong file?)", where=label)
@@ -110,6 +115,25 @@ def read_files(
     if problems:
         raise DataError(problems.lines())
     return batch
+
+
+_TOML_ERROR_LINE = re.compile(r"\(at line ([0-9]+), column [0-9]+\)")
+_FEBRUARY_29 = re.compile(r"\b([0-9]{4})-02-29")
+
+
+def _be_leap_day_hint(text: str, error: str) -> str:
+    """For a TOML error on a line holding a Buddhist-Era 29 February (2563-02-29 is no
+    Gregorian date, so TOML itself refuses it): what to write instead; "" otherwise."""
+    where = _TOML_ERROR_LINE.search(error)
+    lines = text.splitlines()
+    if where is None or not 0 < int(where.group(1)) <= len(lines):
+        return ""
+    day = _FEBRUARY_29.search(lines[int(where.group(1)) - 1])
+    if day is None or int(day.group(1)) < 2400:
+        return ""
+    ce_year = int(day.group(1)) - BE_OFFSET
+    meant = f"write {ce_year}-02-29" if calendar.isleap(ce_year) else f"{ce_year} CE has none"
+    return f"; {day.group()} looks like a Buddhist-Era date ({meant})"
 
 
 _KNOWN_TABLES = (
