@@ -98,14 +98,12 @@ def read_files(
             problems.add("", f"cannot read: {exc.strerror}", where=str(path))
             continue
         try:
-            text = raw.decode("utf-8")
-            doc = tomllib.loads(text)
+            doc = tomllib.loads(raw.decode("utf-8"))
         except UnicodeDecodeError as exc:
             problems.add("", f"not UTF-8 text (byte {exc.start})", where=label)
             continue
         except tomllib.TOMLDecodeError as exc:
-            problems.add("", f"not valid TOML: {exc}{_be_leap_day_hint(text, str(exc))}",
-                         where=label)
+            problems.add("", f"not valid TOML: {exc}{_be_leap_day_hint(raw, exc)}", where=label)
             continue
         if not doc:
             problems.add("", "the file holds no records (an empty or wrong file?)", where=label)
@@ -121,11 +119,11 @@ _TOML_ERROR_LINE = re.compile(r"\(at line ([0-9]+), column [0-9]+\)")
 _FEBRUARY_29 = re.compile(r"\b([0-9]{4})-02-29")
 
 
-def _be_leap_day_hint(text: str, error: str) -> str:
+def _be_leap_day_hint(raw: bytes, error: Exception) -> str:
     """For a TOML error on a line holding a Buddhist-Era 29 February (2563-02-29 is no
     Gregorian date, so TOML itself refuses it): what to write instead; "" otherwise."""
-    where = _TOML_ERROR_LINE.search(error)
-    lines = text.splitlines()
+    where = _TOML_ERROR_LINE.search(str(error))
+    lines = raw.decode("utf-8").splitlines()
     if where is None or not 0 < int(where.group(1)) <= len(lines):
         return ""
     day = _FEBRUARY_29.search(lines[int(where.group(1)) - 1])
