@@ -134,8 +134,14 @@ def test_any_as_of_value(value: str) -> None:
         ),
         (
             '[[partner]]\nid = "x"\nname = "x"\ncountry = "JP"\n[[partner.agreement]]\n'
-            'kind = "mou"\nsigned_on = 2561-01-15\nexpires_on = 2018-01-01',
+            'kind = "mou"\nsigned_on = 2018-01-15\nexpires_on = 2018-01-01',
             "partner[0].agreement[0].expires_on: is before signed_on",
+        ),
+        (  # TOML dates are CE: a Buddhist-Era year is refused, naming the date meant
+            '[[partner]]\nid = "x"\nname = "x"\ncountry = "JP"\n[[partner.agreement]]\n'
+            'kind = "mou"\nsigned_on = 2561-01-15\nexpires_on = 2018-01-01',
+            "partner[0].agreement[0].signed_on: 2561-01-15 looks like a Buddhist-Era date; "
+            "write 2018-01-15",
         ),
         ("[[partner]]\nid = 5", "partner[0].id: expected a string, got 5"),
         (

@@ -275,9 +275,9 @@ def test_an_upload_is_checked_by_a_dry_run_then_confirmed(env: Env, tmp_path: Pa
             "dry run of agreements.csv, nothing changed", "imported agreements.csv")
         assert "osaka-university" in env.registry().partners
         with pytest.raises(DataError) as refused:
-            import_upload(db, "agreements.xls", data, dry_run=True)
-        assert refused.value.problems == ["agreements.xls: expected a .xlsx or .csv file "
-                                          "(save it as .xlsx)"]
+            import_upload(db, "agreements.numbers", data, dry_run=True)
+        assert refused.value.problems == ["agreements.numbers: expected a .xlsx, .xls, .ods "
+                                          "or .csv file"]
     finally:
         db.dispose()
 
@@ -683,8 +683,9 @@ def test_empty_template_imports_nothing(env: Env, tmp_path: Path) -> None:
 def test_unreadable_files(env: Env, tmp_path: Path) -> None:
     cases: list[tuple[str, Callable[[Path], object], str]] = [
         ("x.xlsx", lambda p: p.write_bytes(b"not a zip"), "x.xlsx: not an Excel .xlsx workbook"),
-        ("y.csv", lambda p: p.write_bytes("local party,ชื่อ".encode("cp874")), "y.csv: not UTF-8"),
-        ("z.xls", lambda p: p.write_bytes(b""), "z.xls: expected a .xlsx or .csv file"),
+        ("y.csv", lambda p: p.write_bytes(b"local party,\xff\xfe"), "y.csv: neither UTF-8 nor"),
+        ("z.xls", lambda p: p.write_bytes(b""), "z.xls: not an Excel 97-2003 .xls workbook"),
+        ("z.pdf", lambda p: p.write_bytes(b""), "z.pdf: expected a .xlsx, .xls, .ods or .csv"),
         ("missing.csv", lambda p: None, "cannot read"),
     ]
     for name, make, message in cases:

@@ -19,7 +19,6 @@ from scheduler.dates.thaidate import (
     format_datetime,
     format_month_year,
     parse_date,
-    parse_flexible_date,
     years_between,
 )
 
@@ -94,6 +93,26 @@ def test_fiscal_year_bounds_contain_date(d: date) -> None:
         ("  2561-10-01\n", date(2018, 10, 1)),
         ("2399-12-31", date(2399, 12, 31)),  # below the BE threshold: CE
         ("2400-01-01", date(1857, 1, 1)),  # at the threshold: BE
+        # SPEC "Commands": Thai forms and Thai digits, as clerks type them.
+        ("15/11/2560", date(2017, 11, 15)),
+        ("15 พ.ย. 2560", date(2017, 11, 15)),
+        ("15 พฤศจิกายน 2560", date(2017, 11, 15)),
+        ("๑๕/๑๑/๒๕๖๐", date(2017, 11, 15)),
+        ("๒๒/๐๘/๒๕๖๐", date(2017, 8, 22)),
+        ("๒๕๖๑-๐๑-๐๑", date(2018, 1, 1)),
+        ("22 ส.ค. 2560", date(2017, 8, 22)),
+        ("22 สิงหาคม 2560", date(2017, 8, 22)),
+        ("๒๒ ส.ค. ๒๕๖๐", date(2017, 8, 22)),
+        ("วันที่ 22 สิงหาคม พ.ศ. 2560", date(2017, 8, 22)),
+        ("22 ส. ค. 2560", date(2017, 8, 22)),
+        ("22 สค 2560", date(2017, 8, 22)),
+        ("22ส.ค.2560", date(2017, 8, 22)),
+        ("29 ก.พ. 2563", date(2020, 2, 29)),  # BE leap day: CE 2020
+        ("1 มกราคม ค.ศ. 2018", date(2018, 1, 1)),
+        ("22 Aug 2017", date(2017, 8, 22)),
+        ("22 august 2017", date(2017, 8, 22)),
+        ("1 ธ.ค. 2560", date(2017, 12, 1)),
+        ("31 ม.ค. 2561", date(2018, 1, 31)),
     ],
 )
 def test_parse_date(text: str, expected: date) -> None:
@@ -105,12 +124,16 @@ def test_parse_date(text: str, expected: date) -> None:
     [
         ("2019-02-30", "2019-02-30 is not a date (expected YYYY-MM-DD)"),
         ("2019-13-01", "2019-13-01 is not a date (expected YYYY-MM-DD)"),
-        ("abc", "abc is not a date (expected YYYY-MM-DD)"),
+        ("abc", "abc is not a date (expected YYYY-MM-DD, DD/MM/YYYY or 22 ส.ค. 2560)"),
         ("2561-02-29", "2561-02-29 is not a date (2561 BE is 2018 CE; expected YYYY-MM-DD)"),
-        ("", "an empty value is not a date (expected YYYY-MM-DD)"),
-        ("22/08/2560", "22/08/2560 is not a date (expected YYYY-MM-DD)"),
-        ("2019-2-3", "2019-2-3 is not a date (expected YYYY-MM-DD)"),
-        ("๒๕๖๑-๐๑-๐๑", "is not a date"),  # Thai digits are not accepted
+        ("", "an empty value is not a date (expected YYYY-MM-DD"),
+        ("2019-2-3", "2019-2-3 is not a date (expected YYYY-MM-DD"),
+        ("22 ส.ค. 60", "22 ส.ค. 60 is not a date"),  # a two-digit year is not guessed
+        ("22 Smarch 2017", "22 Smarch 2017 is not a date"),
+        ("15 พ.ย. พ.ศ. 2017", "is not a date"),  # BE said, a CE year written
+        ("๑๕ พ.ย. ค.ศ. ๒๕๖๐", "is not a date"),  # CE said, a BE year written
+        ("๐๙/๑๐/๒๕๖๐ ๑", "is not a date"),
+        ("1٥/11/2560", "is not a date"),  # Arabic-Indic digits: only ASCII and Thai ones
         ("0000-01-01", "0000-01-01 is not a date (expected YYYY-MM-DD)"),
     ],
 )
@@ -139,24 +162,24 @@ def test_parse_date_round_trips_ce_and_be(d: date) -> None:
         (" 01/10/2561 ", date(2018, 10, 1)),
     ],
 )
-def test_parse_flexible_date(text: str, expected: date) -> None:
-    assert parse_flexible_date(text) == expected
+def test_parse_date_day_first(text: str, expected: date) -> None:
+    assert parse_date(text) == expected
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("29/02/2561", "29/02/2561 is not a date (2561 BE is 2018 CE; expected YYYY-MM-DD or "),
-        ("31/04/2017", "31/04/2017 is not a date (expected YYYY-MM-DD or DD/MM/YYYY)"),
-        ("22/08-2560", "22/08-2560 is not a date (expected YYYY-MM-DD or DD/MM/YYYY)"),
-        ("22/08/60", "22/08/60 is not a date (expected YYYY-MM-DD or DD/MM/YYYY)"),
+        ("29/02/2561", "29/02/2561 is not a date (2561 BE is 2018 CE; expected YYYY-MM-DD, "),
+        ("31/04/2017", "31/04/2017 is not a date (expected YYYY-MM-DD, DD/MM/YYYY or 22 ส.ค."),
+        ("22/08-2560", "22/08-2560 is not a date (expected YYYY-MM-DD, DD/MM/YYYY or 22 ส.ค."),
+        ("22/08/60", "22/08/60 is not a date (expected YYYY-MM-DD, DD/MM/YYYY or 22 ส.ค. 2560)"),
         ("2019-02-30", "2019-02-30 is not a date (expected YYYY-MM-DD)"),
-        ("abc", "abc is not a date (expected YYYY-MM-DD or DD/MM/YYYY)"),
+        ("abc", "abc is not a date (expected YYYY-MM-DD, DD/MM/YYYY or 22 ส.ค. 2560)"),
     ],
 )
-def test_parse_flexible_date_errors(text: str, message: str) -> None:
+def test_parse_date_day_first_errors(text: str, message: str) -> None:
     with pytest.raises(ValueError) as excinfo:
-        parse_flexible_date(text)
+        parse_date(text)
     assert message in str(excinfo.value)
 
 
@@ -384,3 +407,16 @@ def test_holiday_name_agrees_with_is_working_day(d: date) -> None:
     else:
         assert (name is None) == CALENDAR.is_working_day(d)
         assert (CALENDAR.holiday_name(d, "th") is None) == (name is None)
+
+
+_TO_THAI_DIGITS = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")
+
+
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)))
+def test_parse_date_reads_back_every_date_as_printed_or_typed_in_thai(d: date) -> None:
+    """What the emails print (both languages), and a clerk's day/month/BE year in Thai
+    digits, parse back to the same date (SPEC "Commands": Thai forms are accepted)."""
+    assert parse_date(format_date(d, "th")) == d
+    assert parse_date(format_date(d, "en")) == d
+    typed = f"{d.day}/{d.month}/{be_year(d.year)}".translate(_TO_THAI_DIGITS)
+    assert parse_date(typed) == d

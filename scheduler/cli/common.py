@@ -48,7 +48,8 @@ class Context:
         if self._db is None:
             from scheduler.registry.bootstrap import open_database  # lazy: keeps --help fast
 
-            self._db = open_database(self.settings, bootstrap=bootstrap, upgrade=upgrade)
+            self._db = open_database(self.settings, bootstrap=bootstrap, upgrade=upgrade,
+                                     today=self.today())
         return self._db
 
     def today(self) -> dt.date:
@@ -77,7 +78,9 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 class DateParam(click.ParamType):  # type: ignore[type-arg]
-    """A calendar date: YYYY-MM-DD, a year ≥ 2400 read as Buddhist Era; → datetime.date."""
+    """A calendar date → datetime.date: YYYY-MM-DD (a year ≥ 2400 read as Buddhist Era) or a
+    Thai form (15/11/2560, 15 พ.ย. 2560, 15 พฤศจิกายน 2560, Thai digits), as SPEC "Commands"
+    says; see `thaidate.parse_date`. Used by every date option (--as-of, --date, --on…)."""
 
     name = "DATE"
 

@@ -54,7 +54,7 @@ def load(c: Context, files: tuple[Path, ...]) -> None:
     """Validate dataset FILES, then upsert them by id (all or nothing)."""
     from scheduler.services.partners import load_dataset  # lazy: keeps --help fast
 
-    counts = load_dataset(c.database(bootstrap=False), files)
+    counts = load_dataset(c.database(bootstrap=False), files, today=c.today())
     parts = [
         f"{name}: {v.created} new, {v.updated} updated"
         for name, v in counts.items()

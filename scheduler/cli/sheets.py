@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, cast
 
 import click
 
+from scheduler.cli.common import F, as_of_option
+
 if TYPE_CHECKING:
     from scheduler.cli.common import Context
 
@@ -25,24 +27,21 @@ def _context() -> Context:
     return cast("Context", click.get_current_context().obj)
 
 
-def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    from scheduler.dates.thaidate import parse_date
-
-    try:
-        return parse_date(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), ctx, param) from None
+def _force_option(f: F) -> F:
+    """The `--force` flag: replace FILE when it exists (else the command refuses, exit 2)."""
+    return click.option("--force", is_flag=True,
+                        help="Replace FILE if it exists (by default an existing file is kept "
+                             "and nothing is written).")(f)
 
 
 @click.command("template")
 @click.argument("file", type=FILE)
-def template_command(file: Path) -> None:
+@_force_option
+def template_command(file: Path, force: bool) -> None:
     """Write an empty agreements workbook (FILE.xlsx) to hand out to local bodies."""
     from scheduler.sheets.operations import write_template
 
-    write_template(file)
+    write_template(file, force=force)
     click.echo(f"wrote {file}: fill in the sheet \"Agreements\" (see \"Instructions\"), then "
                f"`sistercity import {file.name}`")
 
@@ -52,10 +51,12 @@ def template_command(file: Path) -> None:
 @click.option("--dry-run", is_flag=True, help="Print what would be created, matched and "
               "skipped; change nothing.")
 def import_command(file: Path, dry_run: bool) -> None:
-    """Import agreements from FILE (.xlsx or .csv); one bad row refuses the whole file."""
+    """Import agreements from FILE (.xlsx, .xls, .ods or .csv); one bad row refuses the whole
+    file."""
     from scheduler.sheets.operations import import_file
 
-    result = import_file(_context().database(), file, dry_run=dry_run)
+    c = _context()
+    result = import_file(c.database(), file, dry_run=dry_run, today=c.today())
     for warning in result.warnings:
         click.echo(f"sistercity: warning: {warning}", err=True)
     lines = result.details() if dry_run else result.created()
@@ -69,16 +70,16 @@ def import_command(file: Path, dry_run: bool) -> None:
 
 @click.command("export")
 @click.argument("file", type=FILE)
-@click.option("--as-of", "as_of", default=None, callback=_as_of, metavar="DATE",
-              help="Years, last activity and dormancy as of this date (YYYY-MM-DD). "
-                   "Default: today.")
-def export_command(file: Path, as_of: dt.date | None) -> None:
+@_force_option
+@as_of_option("Years, last activity and dormancy as of this date (YYYY-MM-DD; a year "
+              "≥ 2400 is Buddhist Era). Default: today.")
+def export_command(file: Path, force: bool, as_of: dt.date | None) -> None:
     """Write every agreement to FILE (.xlsx: a sheet per working group; or .csv)."""
     from scheduler.sheets.operations import export_file
 
     c = _context()
     result = export_file(c.database(), file, as_of=as_of or c.today(),
-                         after_days=c.settings.jobs.dormant_after_days)
+                         after_days=c.settings.jobs.dormant_after_days, force=force)
     sheets = f" on {len(result.sheets)} sheets" if file.suffix.lower() == ".xlsx" else ""
     click.echo(f"wrote {file}: {result.rows} agreements of {result.partners_listed} partners"
                + sheets)

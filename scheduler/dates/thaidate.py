@@ -18,7 +18,8 @@ Sources (the Thai government calendar, as offices write it):
   from 1 October to 30 September named by the BE year in which it ends.
 * Holidays: the official public holidays and the government (civil service) holidays that the
   cabinet declares each year, as the ``holidays`` package records them for Thailand.
-* Month abbreviations: CLDR (via babel), the standard Thai abbreviations (ม.ค., ก.พ., …).
+* Month names and abbreviations: CLDR (via babel), the standard Thai abbreviations (ม.ค.,
+  ก.พ., …) and full names (มกราคม, …); parsing accepts these and the English ones.
 """
 
 from __future__ import annotations
@@ -36,13 +37,13 @@ __all__ = [
     "WorkingCalendar",
     "anniversary",
     "be_year",
+    "be_year_mistake",
     "fiscal_year",
     "fiscal_year_bounds",
     "format_date",
     "format_datetime",
     "format_month_year",
     "parse_date",
-    "parse_flexible_date",
     "years_between",
 ]
 
@@ -61,15 +62,22 @@ _BABEL_LOCALES = {"th": "th", "en": "en"}
 _HOLIDAY_LANGUAGES = {"th": "th", "en": "en_US"}
 _SPECIAL_HOLIDAY_NAMES = {"th": "วันหยุดพิเศษ", "en": "Special holiday"}
 
-# ASCII digits only: Python's \d also matches Thai digits (๐-๙), and int() would happily
-# convert them, which would make the accepted syntax wider than what the messages promise.
+# ASCII digits only: Python's \d also matches other scripts' digits, and int() would happily
+# convert them. Thai digits (๐-๙) are translated first, on purpose; no other script is read.
 _ISO_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 # Day/month/year as typed into spreadsheets; the backreference requires the same separator
 # twice so that e.g. "22/08-2560" is rejected rather than guessed at.
 _DMY_RE = re.compile(r"([0-9]{1,2})([/.\-])([0-9]{1,2})\2([0-9]{4})")
+# Day, month name, year as Thai offices write it: "22 ส.ค. 2560", "22 สิงหาคม พ.ศ. 2560".
+_NAMED_RE = re.compile(r"([0-9]{1,2})\s*([^0-9]+?)\s*([0-9]{4})")
+_THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
+# What may stand before the day ("วันที่ 22 …") and the era words before the year, as
+# `_month_key` folds them (dots and spaces removed).
+_DAY_WORD = "วันที่"
+_ERAS = {"พศ": "BE", "คศ": "CE"}
 
 _ISO_HINT = "expected YYYY-MM-DD"
-_FLEXIBLE_HINT = "expected YYYY-MM-DD or DD/MM/YYYY"
+_ANY_HINT = "expected YYYY-MM-DD, DD/MM/YYYY or 22 ส.ค. 2560"
 
 
 def be_year(ce_year: int) -> int:
@@ -126,36 +134,95 @@ def _shown(text: str) -> str:
 
 
 def parse_date(text: str) -> date:
-    """Parse ``YYYY-MM-DD`` (surrounding whitespace ignored) into a CE ``date``.
+    """Parse a date as a user types it (command line, spreadsheet cell) into a CE ``date``.
 
-    A year >= 2400 is read as Buddhist Era: ``parse_date("2560-11-15") == date(2017, 11, 15)``.
-    Raises ``ValueError`` with a message naming the input and the expected format, e.g.
+    Accepted (SPEC "Commands" and "Spreadsheets of agreements"), surrounding whitespace
+    ignored, Thai digits (๐-๙) as well as ASCII ones:
+
+    * ``YYYY-MM-DD``: ``"2017-11-15"``;
+    * day/month/year separated by ``/``, ``.`` or ``-`` (always day first, as written in
+      Thailand): ``"15/11/2560"``, ``"15.11.2017"``;
+    * day, month name, year: ``"15 พ.ย. 2560"``, ``"15 พฤศจิกายน พ.ศ. 2560"``,
+      ``"วันที่ ๑๕ พ.ย. ๒๕๖๐"``, ``"15 Nov 2017"`` (CLDR's Thai and English month names and
+      abbreviations, dots and spaces in an abbreviation optional).
+
+    A 4-digit year >= 2400 is Buddhist Era (``"2560-11-15"`` is 2017-11-15); the leap day is
+    checked on the CE year (``"29/02/2563"`` is 2020-02-29). Two-digit years are refused, not
+    guessed. Raises ``ValueError`` naming the input and what was expected, e.g.
     ``"2019-02-30 is not a date (expected YYYY-MM-DD)"``.
     """
-    stripped = text.strip()
+    shown = text.strip()
+    stripped = shown.translate(_THAI_DIGITS)
     match = _ISO_RE.fullmatch(stripped)
-    if match is None:
-        raise ValueError(f"{_shown(stripped)} is not a date ({_ISO_HINT})")
-    year, month, day = (int(g) for g in match.groups())
-    return _build_date(stripped, year, month, day, _ISO_HINT)
-
-
-def parse_flexible_date(text: str) -> date:
-    """Parse what people type into spreadsheets.
-
-    Accepts everything :func:`parse_date` accepts, plus day/month/year (always in that order,
-    as written in Thailand) separated by ``/``, ``.`` or ``-`` with a 4-digit year, e.g.
-    ``"22/08/2560"`` (BE, since >= 2400) or ``"22.8.2017"`` (CE). Raises ``ValueError`` in
-    the same style as :func:`parse_date`.
-    """
-    stripped = text.strip()
-    if _ISO_RE.fullmatch(stripped):
-        return parse_date(stripped)
+    if match is not None:
+        year, month, day = (int(g) for g in match.groups())
+        return _build_date(shown, year, month, day, _ISO_HINT)
     match = _DMY_RE.fullmatch(stripped)
-    if match is None:
-        raise ValueError(f"{_shown(stripped)} is not a date ({_FLEXIBLE_HINT})")
-    day_s, _sep, month_s, year_s = match.groups()
-    return _build_date(stripped, int(year_s), int(month_s), int(day_s), _FLEXIBLE_HINT)
+    if match is not None:
+        day_s, _sep, month_s, year_s = match.groups()
+        return _build_date(shown, int(year_s), int(month_s), int(day_s), _ANY_HINT)
+    if stripped.startswith(_DAY_WORD):
+        stripped = stripped[len(_DAY_WORD):].lstrip()
+    match = _NAMED_RE.fullmatch(stripped)
+    if match is not None:
+        day_s, words, year_s = match.groups()
+        named, era = _month_and_era(words)
+        if named is not None and _era_agrees(era, int(year_s)):
+            return _build_date(shown, int(year_s), named, int(day_s), _ANY_HINT)
+    raise ValueError(f"{_shown(shown)} is not a date ({_ANY_HINT})")
+
+
+def _month_key(words: str) -> str:
+    # "พ.ย.", "พ. ย.", "พย" and "Nov." are the same month: compare without dots and spaces.
+    return "".join(words.replace(".", " ").split()).casefold()
+
+
+@cache
+def _month_numbers() -> dict[str, int]:
+    """Every month name and abbreviation CLDR gives in Thai and English, as `_month_key`
+    folds it → the month number."""
+    numbers: dict[str, int] = {}
+    for locale in _BABEL_LOCALES.values():
+        for width in ("wide", "abbreviated"):
+            for context in ("format", "stand-alone"):
+                names = get_month_names(width, context=context, locale=locale)
+                numbers.update({_month_key(str(name)): int(m) for m, name in names.items()})
+    return numbers
+
+
+def _month_and_era(words: str) -> tuple[int | None, str | None]:
+    """The month named by `words` (None when it names none) and the era written after it
+    ("BE" for พ.ศ., "CE" for ค.ศ., None when none is)."""
+    key = _month_key(words)
+    era = None
+    for word, name in _ERAS.items():
+        if key.endswith(word) and len(key) > len(word):
+            key, era = key[: -len(word)], name
+    return _month_numbers().get(key), era
+
+
+def _era_agrees(era: str | None, year: int) -> bool:
+    # "พ.ศ. 2017" or "ค.ศ. 2560" contradict themselves: refuse rather than pick one.
+    return era is None or (era == "BE") == (year >= _BE_THRESHOLD)
+
+
+def be_year_mistake(value: date) -> str | None:
+    """Why ``value``, read where dates are CE (a TOML dataset file), is probably a
+    Buddhist-Era date; None when its year is below 2400.
+
+    SPEC "Dataset file": ``"2560-08-22 looks like a Buddhist-Era date; write 2017-08-22"``.
+    A ``datetime`` is named with its time (``write 2017-11-15T09:30:00``). The CE year of a
+    BE leap day may have no 29 February; the message then says so. Never raises.
+    """
+    if value.year < _BE_THRESHOLD:
+        return None
+    ce_year = value.year - BE_OFFSET
+    try:
+        meant = value.replace(year=ce_year)
+    except ValueError:
+        return (f"{value.isoformat()} looks like a Buddhist-Era date, but {ce_year} CE has no "
+                "29 February: write the CE date meant")
+    return f"{value.isoformat()} looks like a Buddhist-Era date; write {meant.isoformat()}"
 
 
 def _check_lang(lang: str) -> None:

@@ -6,6 +6,7 @@ not import them: the dataset modules are imported only when an empty registry is
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from sqlalchemy import text
@@ -19,11 +20,12 @@ __all__ = ["open_database"]
 
 
 def open_database(
-    settings: Settings, *, bootstrap: bool = True, upgrade: bool = False
+    settings: Settings, *, bootstrap: bool = True, upgrade: bool = False,
+    today: dt.date | None = None,
 ) -> Database:
     """Open the configured database, creating the schema (upgrading it only when asked: that
     is `sistercity init`) and loading the configured dataset files into an empty registry
-    (SPEC: the first command that needs the database)."""
+    (SPEC: the first command that needs the database); `today` as for `read_files`."""
     db = Database(settings.database_url, label=settings.label)
     db.schema_action = db.ensure_schema(upgrade=upgrade)
     if bootstrap and settings.data_files:
@@ -35,7 +37,7 @@ def open_database(
 
             with db.write(lock="bootstrap") as session:
                 if partner_count(session) == 0:
-                    batch = read_files(settings.data_files, known_ids(session))
+                    batch = read_files(settings.data_files, known_ids(session), today=today)
                     upsert_batch(session, batch)
                     log.info(
                         "loaded %s into the new registry",

@@ -9,13 +9,16 @@ value may be (safe text, slugs, emails, country codes) is decided in registry/va
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scheduler.dates.recurrence import parse_rule
+from scheduler.dates.thaidate import BE_OFFSET
 from scheduler.errors import DataError
 from scheduler.problems import MISSING, Problems, parse_toml, show
 from scheduler.registry.domain import (
@@ -33,7 +36,7 @@ from scheduler.registry.domain import (
     Role,
     WorkingGroup,
 )
-from scheduler.registry.validate import Record, valid_email
+from scheduler.registry.validate import Record, implausible_record_date, valid_email
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,15 @@ class Known:
     groups: frozenset[str] = frozenset()
 
 
-def read_files(paths: Iterable[Path], known: Known = Known()) -> Batch:
+def read_files(
+    paths: Iterable[Path], known: Known = Known(), *, today: dt.date | None = None
+) -> Batch:
     """Parse and validate dataset files (TOML, in the SPEC's format) into one batch; ids may
     refer to records of any of the files or to `known` ones already in the database.
+
+    Dates are CE: a year >= 2400 is refused as a probable Buddhist-Era date (every date key).
+    A signing or activity date before 1900, or more than a year after `today` (when given:
+    the caller reads the clock), is refused as a probable typo (SPEC "Dataset file").
 
     Raises:
         DataError: every problem of every file, one per line (`file: key: what`), in the
@@ -93,16 +102,35 @@ def read_files(paths: Iterable[Path], known: Known = Known()) -> Batch:
             problems.add("", f"not UTF-8 text (byte {exc.start})", where=label)
             continue
         except ValueError as exc:
-            problems.add("", f"not valid TOML: {exc}", where=label)
+            problems.add("", f"not valid TOML: {exc}{_be_leap_day_hint(raw, exc)}", where=label)
             continue
         if not doc:
             problems.add("", "the file holds no records (an empty or wrong file?)", where=label)
             continue
-        _File(problems, label, origins).read(doc, batch)
+        _File(problems, label, origins, today).read(doc, batch)
     _check_references(batch, known, origins, problems)
     if problems:
         raise DataError(problems.lines())
     return batch
+
+
+_TOML_ERROR_LINE = re.compile(r"\(at line ([0-9]+), column [0-9]+\)")
+_FEBRUARY_29 = re.compile(r"\b([0-9]{4})-02-29")
+
+
+def _be_leap_day_hint(raw: bytes, error: Exception) -> str:
+    """For a TOML error on a line holding a Buddhist-Era 29 February (2563-02-29 is no
+    Gregorian date, so TOML itself refuses it): what to write instead; "" otherwise."""
+    where = _TOML_ERROR_LINE.search(str(error))
+    lines = raw.decode("utf-8").splitlines()
+    if where is None or not 0 < int(where.group(1)) <= len(lines):
+        return ""
+    day = _FEBRUARY_29.search(lines[int(where.group(1)) - 1])
+    if day is None or int(day.group(1)) < 2400:
+        return ""
+    ce_year = int(day.group(1)) - BE_OFFSET
+    meant = f"write {ce_year}-02-29" if calendar.isleap(ce_year) else f"{ce_year} CE has none"
+    return f"; {day.group()} looks like a Buddhist-Era date ({meant})"
 
 
 _KNOWN_TABLES = (
@@ -123,9 +151,17 @@ class _File:
     """One dataset file being read; its problems go to the load's shared list."""
 
     def __init__(
-        self, problems: Problems, label: str, origins: dict[tuple[str, str], Origin]
+        self, problems: Problems, label: str, origins: dict[tuple[str, str], Origin],
+        today: dt.date | None = None,
     ) -> None:
         self.problems, self.label, self.origins = problems, label, origins
+        self.today = today
+
+    def happened(self, rec: Record, key: str, day: dt.date) -> None:
+        """`day` (of `key`) is a date something happened on: not a probable typo."""
+        reason = implausible_record_date(day, self.today)
+        if reason:
+            rec.problem(key, reason)
 
     def problem(self, path: str, text: str) -> None:
         self.problems.add(path, text, where=self.label)
@@ -210,6 +246,7 @@ class _File:
             agreement = _read_agreement(sub)
             if agreement is None:
                 continue
+            self.happened(sub, "signed_on", agreement.signed_on)
             if agreement.key in keys:
                 sub.problem("", "the same agreement (kind, signed_on, local_party) is listed twice")
             keys.add(agreement.key)
@@ -218,6 +255,7 @@ class _File:
         for sub in self._subtables(rec, "activity"):
             activity = _read_activity(sub)
             if activity is not None:
+                self.happened(sub, "date", activity.date)
                 activities.setdefault(activity.key, activity)  # the first of a repeat counts
         partner = Partner(
             id=rec.slug("id"),
@@ -315,7 +353,8 @@ def _recurrence(rec: Record, single_key: str, single_is_date: bool) -> Recurrenc
         )
         return Recurrence(dtstart=start)
     if dtstart is None:
-        if single_key not in rec.table:
+        # A dtstart given but refused (a Buddhist-Era year…) has its own problem already.
+        if single_key not in rec.table and "dtstart" not in rec.table:
             rec.problem(single_key, f"missing (give {single_key}, or dtstart and rrule)")
         return Recurrence(dtstart=dt.datetime(1970, 1, 1))
     if rule:

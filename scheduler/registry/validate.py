@@ -11,8 +11,9 @@ import datetime as dt
 import re
 from collections.abc import Iterable
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
+from scheduler.dates.thaidate import anniversary, be_year_mistake
 from scheduler.problems import MISSING, Fields, is_int, show
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -24,6 +25,7 @@ EMAIL = re.compile(
 )
 #: The longest text value stored, in characters.
 MAX_TEXT = 2000
+T = TypeVar("T")
 # Control characters break mail headers and files; bidi overrides make names lie on screen.
 _FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
@@ -52,6 +54,26 @@ def country_codes() -> frozenset[str]:
 def valid_email(value: str) -> bool:
     """Whether `value` is a plain address `local@host.domain` (no display name), ≤ 254 chars."""
     return len(value) <= 254 and EMAIL.match(value) is not None
+
+
+#: A record's date before this year is a typo (no sister-city agreement is older).
+EARLIEST_YEAR = 1900
+
+
+def implausible_record_date(day: dt.date, today: dt.date | None) -> str | None:
+    """Why `day`, the date of something that happened (a signing, an activity), is probably a
+    typo: before 1900, or more than a year after `today` (not checked when None); None when
+    it is plausible.
+
+    Source: SPEC "Dataset file" (a signing or activity date more than a year after today) and
+    "Spreadsheets of agreements" (a signing date before 1900 or more than a year after today:
+    `22/08/2056`). A year's margin lets a signing planned for next month be entered now.
+    """
+    if day.year < EARLIEST_YEAR:
+        return f"{day.isoformat()} is before {EARLIEST_YEAR}: a typo?"
+    if today is not None and day > anniversary(today, today.year + 1):
+        return f"{day.isoformat()} is more than a year after today ({today.isoformat()}): a typo?"
+    return None
 
 
 def _is_date(value: Any) -> bool:
@@ -106,16 +128,26 @@ class Record(Fields):
         return values
 
     def date(self, key: str, *, required: bool = False) -> dt.date | None:
-        """A TOML date (not a date-time), or None."""
+        """A TOML date (not a date-time), or None. A year >= 2400 is refused as a probable
+        Buddhist-Era date, naming the CE date meant (SPEC "Dataset file": TOML dates are CE)."""
         no_date: dt.date | None = None
-        return self.value(
+        value = self.value(
             key, no_date, lambda v: v if _is_date(v) else None,
             "a TOML date such as 2018-01-15 (unquoted)", required=required,
         )
+        return self._ce(key, value)
+
+    def _ce(self, key: str, value: T | None) -> T | None:
+        """`value` (a date or date-time) unless its year looks Buddhist Era (a problem)."""
+        mistake = be_year_mistake(value) if isinstance(value, dt.date) else None
+        if mistake:
+            self.problem(key, mistake)
+            return None
+        return value
 
     def local_datetime(self, key: str, *, required: bool = False) -> dt.datetime | None:
         """A TOML local date-time, or a date (midnight); offsets are refused (times are in
-        scheduler.timezone)."""
+        scheduler.timezone), and so is a Buddhist-Era year (as `date`)."""
         value = self.raw(key)
         if value is MISSING:
             if required:
@@ -123,13 +155,13 @@ class Record(Fields):
             return None
         if isinstance(value, dt.datetime):
             if value.tzinfo is None:
-                return value
+                return self._ce(key, value)
             self.problem(
                 key,
                 "expected a local date-time without an offset (times are in scheduler.timezone)",
             )
         elif isinstance(value, dt.date):
-            return dt.datetime.combine(value, dt.time())
+            return self._ce(key, dt.datetime.combine(value, dt.time()))
         elif isinstance(value, dt.time):
             self.problem(key, f"expected a date or date-time, got a time {value}")
         else:

@@ -154,9 +154,12 @@ def record_activity(
     return ActivityRecorded(partner_id, day, title, created=bool(counts.created))
 
 
-def load_dataset(db: Database, files: Sequence[Path]) -> Mapping[str, UpsertCounts]:
+def load_dataset(
+    db: Database, files: Sequence[Path], *, today: dt.date | None = None
+) -> Mapping[str, UpsertCounts]:
     """Validate dataset `files`, then upsert them by id, all or nothing. Returns the counts
-    per record type (partners, contacts, …). DataError (a UserError) lists every problem."""
+    per record type (partners, contacts, …). DataError (a UserError) lists every problem;
+    with `today`, that includes signing or activity dates far after it (`read_files`)."""
     with db.write(lock="registry") as session:
-        batch = read_files(files, known_ids(session))
+        batch = read_files(files, known_ids(session), today=today)
         return upsert_batch(session, batch)

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from typing import Any
 
-from scheduler.dates.thaidate import BE_OFFSET, parse_flexible_date
+from scheduler.dates.thaidate import BE_OFFSET, parse_date
 from scheduler.registry.domain import AgreementKind, Level
 from scheduler.registry.validate import unsafe_text, valid_email
 
@@ -116,8 +116,9 @@ def calendar_date(value: dt.date) -> dt.date:
 
 
 def parse_cell_date(value: Any) -> dt.date:
-    """A CE date from a date cell, or from text: 2017-08-22, 2560-08-22 or 22/08/2560 (a
-    time of 00:00 after an ISO date is ignored). ValueError for numbers and anything else."""
+    """A CE date from a date cell, or from text as `thaidate.parse_date` reads it: 2017-08-22,
+    2560-08-22, 22/08/2560, 22 ส.ค. 2560, 22 สิงหาคม 2560, Thai digits (a time of 00:00 after an
+    ISO date is ignored). ValueError for numbers and anything else."""
     if isinstance(value, dt.date):
         return calendar_date(value)
     if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -127,7 +128,7 @@ def parse_cell_date(value: Any) -> dt.date:
                          "22/08/2560, or format the cell as a date)")
     text = value.strip()
     stamp = _ISO_DATETIME.fullmatch(text)
-    return parse_flexible_date(stamp.group(1) if stamp else text)
+    return parse_date(stamp.group(1) if stamp else text)
 
 
 def parse_areas(value: Any) -> tuple[str, ...]:

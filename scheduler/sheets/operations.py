@@ -26,20 +26,25 @@ if TYPE_CHECKING:
     from scheduler.db.database import Database
 
 
-def write_template(path: Path) -> None:
-    """Write the empty agreements workbook to `path` (whole or not at all).
+def write_template(path: Path, *, force: bool = False) -> None:
+    """Write the empty agreements workbook to `path` (whole or not at all); an existing file
+    is replaced only with `force` (it may be a filled-in workbook: SPEC "Spreadsheets").
 
     Raises:
-        UserError: `path` is not named *.xlsx, or cannot be written (`PATH: cannot write: …`).
+        UserError: `path` is not named *.xlsx, exists (without `force`), or cannot be written
+            (`PATH: cannot write: …`).
     """
     if path.suffix.lower() != ".xlsx":
         raise UserError(f"{path.name}: the template is an Excel workbook: name it *.xlsx")
+    _refuse_overwrite(path, force)
     _write(path, template_workbook())
 
 
-def import_file(db: Database, path: Path, *, dry_run: bool) -> ImportResult:
-    """Import the agreements of the .xlsx or .csv file at `path` into `db`, in one write
-    transaction (`dry_run`: only read, and report what would be done).
+def import_file(db: Database, path: Path, *, dry_run: bool,
+                today: dt.date | None = None) -> ImportResult:
+    """Import the agreements of the spreadsheet at `path` (.xlsx, .xls, .ods or .csv) into
+    `db`, in one write transaction (`dry_run`: only read, and report what would be done).
+    A signing date more than a year after `today` (when given) or before 1900 is a typo.
 
     Raises:
         DataError: the file cannot be read, has a wrong header, or has any problem in a row
@@ -47,20 +52,23 @@ def import_file(db: Database, path: Path, *, dry_run: bool) -> ImportResult:
     """
     # An unreadable file or a wrong header is refused before the database is opened; row
     # problems are refused together with those found against the registry.
-    return _import(db, read_file(path), dry_run=dry_run)
+    return _import(db, read_file(path), dry_run=dry_run, today=today)
 
 
-def import_upload(db: Database, name: str, data: bytes, *, dry_run: bool) -> ImportResult:
-    """`import_file` for the bytes of an uploaded file called `name` (.xlsx or .csv).
+def import_upload(db: Database, name: str, data: bytes, *, dry_run: bool,
+                  today: dt.date | None = None) -> ImportResult:
+    """`import_file` for the bytes of an uploaded file called `name` (its suffix says which
+    kind of spreadsheet it is).
 
     Raises:
         DataError: as `import_file`.
     """
-    return _import(db, read_data(name, data), dry_run=dry_run)
+    return _import(db, read_data(name, data), dry_run=dry_run, today=today)
 
 
-def _import(db: Database, read: ReadFile, *, dry_run: bool) -> ImportResult:
-    rows, problems = parse_rows(read)
+def _import(db: Database, read: ReadFile, *, dry_run: bool,
+            today: dt.date | None) -> ImportResult:
+    rows, problems = parse_rows(read, today)
     return import_rows(db, read, rows, problems, dry_run=dry_run)
 
 
@@ -79,25 +87,37 @@ class ExportResult:
         return sum(len(s.rows) for s in self.sheets)
 
 
-def export_file(db: Database, path: Path, *, as_of: dt.date, after_days: int) -> ExportResult:
+def export_file(db: Database, path: Path, *, as_of: dt.date, after_days: int,
+                force: bool = False) -> ExportResult:
     """Write every agreement to `path`: .xlsx (a sheet per working group) or .csv. Years,
     last activity and dormancy (after `after_days` days without activity) are as of `as_of`.
+    An existing file is replaced only with `force`.
 
     Raises:
-        UserError: `path` is neither .xlsx nor .csv, or cannot be written.
+        UserError: `path` is neither .xlsx nor .csv, exists (without `force`), or cannot be
+            written.
     """
+    if path.suffix.lower() not in (".csv", ".xlsx"):
+        raise UserError(f"{path.name}: expected a .xlsx or .csv file name")
+    _refuse_overwrite(path, force)
     with db.read() as session:
         registry = load_registry(session)
     sheets = export_sheets(registry, as_of, after_days)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         _write(path, csv_bytes(sheets))
-    elif suffix == ".xlsx":
-        _write(path, export_workbook(sheets))
     else:
-        raise UserError(f"{path.name}: expected a .xlsx or .csv file name")
+        _write(path, export_workbook(sheets))
     listed = len({r.partner.id for s in sheets for r in s.rows})
     return ExportResult(tuple(sheets), listed, len(registry.partners) - listed)
+
+
+def _refuse_overwrite(path: Path, force: bool) -> None:
+    """UserError when `path` exists and `force` is not given: a workbook that local bodies
+    filled in must not be lost to a mistyped command."""
+    if not force and path.exists():
+        raise UserError(f"{path}: the file exists; nothing was written (use --force to "
+                        "replace it)")
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -1,4 +1,10 @@
-"""Reading a .xlsx or .csv file into raw rows: cells by column key, not yet validated.
+"""Reading a spreadsheet (.xlsx, .xls, .ods or .csv) into raw rows: cells by column key, not
+yet validated.
+
+.xlsx is read with openpyxl (which also writes the template and the export); .xls and .ods,
+which openpyxl cannot read, with python-calamine (Excel 97-2003 files are still what many
+offices keep, and LibreOffice saves .ods). A CSV is UTF-8, or else Windows-874: what Thai
+Excel writes as "CSV (Comma delimited)".
 
 The header row is found wherever it is among the first rows (title rows above it are fine);
 rows that only repeat column names, such as the Thai header row, are skipped. A file that
@@ -88,11 +94,12 @@ def refuse(read: ReadFile, *problem_lists: Problems) -> DataError:
 
 
 def read_file(path: Path) -> ReadFile:
-    """Read the agreement rows of a .xlsx or .csv file; the rows are checked by `parse_rows`.
+    """Read the agreement rows of a .xlsx, .xls, .ods or .csv file; the rows are checked by
+    `parse_rows`.
 
     Raises:
-        DataError: the file has another suffix, cannot be read, is not a workbook or UTF-8
-            CSV, or has no (or a wrong) header row.
+        DataError: the file has another suffix, cannot be read, is not a workbook (or a CSV in
+            UTF-8 or Windows-874), or has no (or a wrong) header row.
     """
     _check_suffix(path.name)
     try:
@@ -102,11 +109,18 @@ def read_file(path: Path) -> ReadFile:
     return read_data(path.name, data)
 
 
+#: The spreadsheet formats import reads, by suffix (SPEC "Spreadsheets of agreements").
+SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods", ".csv")
+# Read by python-calamine; the other workbooks by openpyxl.
+_CALAMINE_SUFFIXES = (".xls", ".ods")
+# Thai Excel saves "CSV (Comma delimited)" in the Windows code page for Thai.
+_THAI_CODE_PAGE = "cp874"
+
+
 def _check_suffix(label: str) -> str:
     suffix = Path(label).suffix.lower()
-    if suffix not in (".xlsx", ".xlsm", ".csv"):
-        hint = " (save it as .xlsx)" if suffix == ".xls" else ""
-        raise DataError([f"{label}: expected a .xlsx or .csv file{hint}"])
+    if suffix not in SUFFIXES:
+        raise DataError([f"{label}: expected a .xlsx, .xls, .ods or .csv file"])
     return suffix
 
 
@@ -120,6 +134,8 @@ def read_data(label: str, data: bytes) -> ReadFile:
     result = ReadFile(label)
     if suffix == ".csv":
         _read_csv(data, result)
+    elif suffix in _CALAMINE_SUFFIXES:
+        _read_calamine(data, result, suffix)
     else:
         _read_xlsx(data, result)
     if not result.sheets and not result.problems:
@@ -132,11 +148,8 @@ def read_data(label: str, data: bytes) -> ReadFile:
 
 
 def _read_csv(data: bytes, result: ReadFile) -> None:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        result.problems.add("", f"not UTF-8 text (byte {exc.start}): save it from Excel as "
-                                '"CSV UTF-8 (Comma delimited)"')
+    text = _decode_csv(data, result)
+    if text is None:
         return
     # Excel writes ";" or tab-separated files in some locales: take the first that has a header.
     for delimiter in (",", ";", "\t"):
@@ -149,8 +162,43 @@ def _read_csv(data: bytes, result: ReadFile) -> None:
         _read_grid(enumerate(records, 1), attempt, 0, None)
         if attempt.sheets:
             result.rows, result.problems = attempt.rows, attempt.problems
-            result.warnings, result.sheets = attempt.warnings, attempt.sheets
+            result.warnings.extend(attempt.warnings)  # after the decoding's own
+            result.sheets = attempt.sheets
             return
+
+
+def _decode_csv(data: bytes, result: ReadFile) -> str | None:
+    """The CSV's text: UTF-8 (with or without BOM), else Windows-874 when that decodes it (a
+    warning says so); None, with a problem, when neither does."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        utf8_error = exc
+    try:
+        text = data.decode(_THAI_CODE_PAGE)
+    except UnicodeDecodeError:
+        result.problems.add("", f"neither UTF-8 nor Windows-874 text (byte {utf8_error.start}): "
+                                'save it from Excel as "CSV UTF-8 (Comma delimited)"')
+        return None
+    result.warnings.append(f"{result.label}: not UTF-8: read as Windows-874 (Thai Excel's CSV)")
+    return text
+
+
+def _read_calamine(data: bytes, result: ReadFile, suffix: str) -> None:
+    # python-calamine is loaded only when such a file is read, like openpyxl.
+    from python_calamine import CalamineWorkbook
+
+    kind = "an Excel 97-2003 .xls" if suffix == ".xls" else "an OpenDocument .ods"
+    try:
+        workbook = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        # Date cells arrive as date/datetime; empty cells as "".
+        sheets = [(str(name), workbook.get_sheet_by_name(name).to_python())
+                  for name in workbook.sheet_names]
+    except Exception as exc:  # a damaged or foreign file: calamine raises several kinds
+        result.problems.add("", f"not {kind} workbook ({exc})")
+        return
+    for index, (name, rows) in enumerate(sheets):
+        _read_grid(enumerate(rows, 1), result, index, name)
 
 
 def _read_xlsx(data: bytes, result: ReadFile) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from scheduler.problems import Fields, Problems
 from scheduler.registry.domain import Agreement, AgreementKind
+from scheduler.registry.validate import implausible_record_date
 from scheduler.sheets.cells import (
     cell_text,
     parse_areas,
@@ -46,11 +47,13 @@ class SheetRow:
     partner_id: str = ""
 
 
-def parse_rows(read: ReadFile) -> tuple[list[SheetRow], Problems]:
+def parse_rows(read: ReadFile, today: dt.date | None = None) -> tuple[list[SheetRow], Problems]:
     """Validate every row of `read`: the valid rows, and the problems of the others
-    (collected, not raised)."""
+    (collected, not raised). A signing date before 1900 or more than a year after `today`
+    (when given) is a problem: a probable typo (SPEC "Spreadsheets of agreements")."""
     problems = sheet_problems(read.label)
-    rows = [row for raw in read.rows if (row := _parse_row(read, raw, problems)) is not None]
+    rows = [row for raw in read.rows
+            if (row := _parse_row(read, raw, problems, today)) is not None]
     return rows, problems
 
 
@@ -70,7 +73,8 @@ def _text(fields: Fields, key: str, *, required: bool = False) -> str:
                          required=required) or ""
 
 
-def _parse_row(read: ReadFile, raw: RawRow, problems: Problems) -> SheetRow | None:
+def _parse_row(read: ReadFile, raw: RawRow, problems: Problems,
+               today: dt.date | None) -> SheetRow | None:
     before = len(problems)
     r = Fields(problems, "", raw.cells, where=read.at(raw.where))
     local_party = _text(r, "local_party", required=True)
@@ -80,6 +84,9 @@ def _parse_row(read: ReadFile, raw: RawRow, problems: Problems) -> SheetRow | No
     level = r.parsed("level", parse_level)
     signed_on = r.parsed("signed_on", parse_cell_date, required=True)
     expires_on = r.parsed("expires_on", parse_cell_date)
+    typo = implausible_record_date(signed_on, today) if signed_on else None
+    if typo:
+        r.problem("signed_on", typo)
     if signed_on and expires_on and expires_on < signed_on:
         r.problem("expires_on", f"{expires_on.isoformat()} is before signed on "
                   f"({signed_on.isoformat()})")
