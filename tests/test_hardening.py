@@ -22,6 +22,7 @@ __all__ = ["pg_database"]  # a fixture
 
 AS_OF = "2018-03-03"
 MANY = 240  # recipients of one anniversaries run in the crowd dataset
+MANY_SLOW = 15  # ... in a crowd of 14 groups
 
 
 def crowd_dataset(path: Path, groups: int = MANY) -> Path:
@@ -176,6 +177,37 @@ def test_password_never_leaks(project: Project, monkeypatch: pytest.MonkeyPatch)
         assert project.cli("deliver").exit_code == 0
         assert len(server.messages) == 4
         assert all(secret.encode() not in m.data for m in server.messages)
+
+
+def test_two_senders_beside_a_slow_server_send_each_message_once(
+    project: Project, tmp_path: Path
+) -> None:
+    # Issue 12, fault 4: a sender claimed 8 messages at once; sending them took longer than
+    # claim_timeout_seconds, a second `deliver` took the unsent rest back and both sent them.
+    data = crowd_dataset(tmp_path / "crowd.toml", groups=14)  # 15 messages
+    with running_smtp_server() as server:
+        project.write_config(
+            data={"files": [str(data)]},
+            email={"transport": "smtp"},
+            smtp={"host": server.host, "port": server.port, "claim_timeout_seconds": 1,
+                  "max_connections": 1, "timeout_seconds": 5},
+        )
+        server.stop()  # queue them all without sending any
+        assert project.cli("run", "anniversaries", "--as-of", AS_OF).exit_code == 1
+        assert states(project) == {"pending": MANY_SLOW}
+        server.start()
+        server.data_delay = 0.4  # 15 messages take 6 s over one connection: many claim timeouts
+        first = cli_process(project, "deliver")
+        server.wait_for_messages(3, timeout=30)  # the first sender is well past one timeout
+        second = cli_process(project, "deliver")
+        for proc in (first, second):
+            _out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err.decode()
+        got = Counter(m.rcpt_tos[0] for m in server.messages)
+        assert len(got) == MANY_SLOW
+        assert set(got.values()) == {1}, [r for r, n in got.items() if n > 1]
+        assert states(project) == {"sent": MANY_SLOW}
+        assert {m.connection for m in server.messages} == {1, 2}  # both senders took part
 
 
 # -- processes die ---------------------------------------------------------------------------

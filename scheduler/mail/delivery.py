@@ -2,10 +2,12 @@
 
 A claim is one atomic UPDATE from `pending` to `sending` (on PostgreSQL with FOR UPDATE SKIP
 LOCKED), so two processes never send the same row. Each of at most `max_connections` senders
-claims a small batch and sends it one message at a time, recording each outcome before the
+claims one message at the moment it sends it, and records the outcome before claiming the
 next: a crash repeats at most one message per sender (accepted by the server, not yet
-recorded); the untried rest of a batch is not sent twice, it waits. A claim older than
-`claim_timeout_seconds` belongs to a sender that died and is taken back.
+recorded). While a message is being sent its claim is renewed (every third of
+`claim_timeout_seconds`), so only a claim older than `claim_timeout_seconds` belongs to a sender
+that died (or froze) and is taken back -- never one a live sender is still working on, however
+slow the server (SPEC "Delivery": a claim covers only what is being sent, or is renewed).
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from scheduler.mail.transports import Envelope, Sender, Transport, TransportErro
 
 log = logging.getLogger("sistercity.delivery")
 
-# Messages a sender claims at once: fewer transactions, and still one message in flight.
-CLAIM_BATCH = 8
+# Messages a sender claims at once. One: a claim made for messages sent later can expire while
+# the earlier ones are still going out (a slow server), and then two senders send them.
+CLAIM_BATCH = 1
 
 # Built once: recording a success is the hot path of delivery.
 _SENT = (
@@ -218,6 +221,34 @@ class Delivery:
                         attempts=messages.c.attempts - 1)
             )
 
+    def renew(self, message_id: int) -> bool:
+        """Refresh our claim on a message still being sent (claimed_at = the clock's time), so
+        that `reclaim_stale` elsewhere does not take it back; False if it is no longer ours."""
+        with self._writing() as conn:
+            result = conn.execute(
+                update(messages)
+                .where(messages.c.id == message_id, messages.c.claimed_by == self.worker,
+                       messages.c.state == MessageState.SENDING)
+                .values(claimed_at=self.clock())
+            )
+            return bool(result.rowcount)
+
+    async def _send_renewing(self, sender: Sender, envelope: Envelope) -> None:
+        """`sender.send(envelope)`, renewing the claim every third of the claim timeout (in
+        real seconds) until it returns or raises."""
+        every = self.settings.smtp.claim_timeout_seconds / 3
+        task = asyncio.ensure_future(sender.send(envelope))
+        try:
+            while not (await asyncio.wait({task}, timeout=every))[0]:
+                if not self.renew(envelope.message_id):
+                    log.warning("message %d: claim lost while sending (this process was "
+                                "stopped longer than claim_timeout_seconds?)",
+                                envelope.message_id)
+            await task
+        finally:
+            if not task.done():  # we were cancelled: so is the send
+                task.cancel()
+
     def record_sent(self, message_id: int) -> None:
         """The server accepted it: `sent`, at the clock's time."""
         with self._writing() as conn:
@@ -293,7 +324,7 @@ class Delivery:
         envelope = claimed.envelope
         try:
             try:
-                await sender.send(envelope)
+                await self._send_renewing(sender, envelope)
             except TransportError:
                 raise
             except Exception as exc:  # a bug or an unexpected library error: retry, don't strand
