@@ -210,6 +210,69 @@ def test_two_senders_beside_a_slow_server_send_each_message_once(
         assert {m.connection for m in server.messages} == {1, 2}  # both senders took part
 
 
+def plant_bytecode(folder: Path, marker: Path) -> int:
+    """What an attacker would write into a template cache they can reach: for every bundled
+    template, valid Jinja bytecode (right key, right source checksum) whose code writes
+    `marker`. Returns how many files were planted."""
+    from jinja2 import Environment, FileSystemBytecodeCache, FileSystemLoader
+    from jinja2.bccache import Bucket
+
+    from scheduler.config import bundled_path
+
+    templates = bundled_path("templates")
+    env = Environment(loader=FileSystemLoader(str(templates)))
+    cache = FileSystemBytecodeCache(str(folder))
+    planted = 0
+    for path in templates.rglob("*"):
+        if not path.is_file():
+            continue
+        name = path.relative_to(templates).as_posix()
+        source, filename, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        bucket = Bucket(env, cache.get_cache_key(name, filename),
+                        cache.get_source_checksum(source))
+        bucket.code = compile(f"open({str(marker)!r}, 'a').write({name!r})", filename, "exec")
+        cache.dump_bytecode(bucket)
+        planted += 1
+    return planted
+
+
+def test_planted_template_bytecode_never_runs(project: Project, tmp_path: Path) -> None:
+    # Issue 12, fault 5: /tmp/sistercity-jinja-<uid>-… was trusted through a symlink another
+    # local user planted, pointing at a world-writable folder of cache files they wrote.
+    world = tmp_path / "world"
+    world.mkdir()
+    world.chmod(0o777)
+    marker = tmp_path / "planted-code-ran"
+    assert plant_bytecode(world, marker) > 5
+    tmp, cache = tmp_path / "tmp", tmp_path / "cache"
+    tmp.mkdir()
+    (cache / "sistercity").mkdir(parents=True, mode=0o700)
+    for kind in ("text", "html"):  # the old place, and the new one
+        (tmp / f"sistercity-jinja-{os.getuid()}-{kind}").symlink_to(world)
+        (cache / "sistercity" / f"jinja-{kind}").symlink_to(world)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp),
+           "XDG_CACHE_HOME": str(cache)}
+
+    def dry_run() -> None:
+        done = subprocess.run(
+            [sys.executable, "-m", "scheduler", "--config", str(project.config),
+             "run", "--dry-run", "--as-of", AS_OF],
+            cwd=project.root, env=env, capture_output=True, timeout=120,
+        )
+        assert not marker.exists(), f"planted code ran: {marker.read_text()}"
+        assert done.returncode == 0, done.stderr.decode()
+
+    dry_run()
+    # Without the planted links the cache works, in folders nobody else may enter.
+    for kind in ("text", "html"):
+        (cache / "sistercity" / f"jinja-{kind}").unlink()
+    dry_run()
+    for kind in ("text", "html"):
+        folder = cache / "sistercity" / f"jinja-{kind}"
+        assert not folder.is_symlink() and folder.stat().st_mode & 0o777 == 0o700
+        assert any(folder.iterdir())  # compiled templates kept for the next run
+
+
 # -- processes die ---------------------------------------------------------------------------
 def test_killed_mid_delivery_loses_nothing(project: Project, tmp_path: Path) -> None:
     data = crowd_dataset(tmp_path / "crowd.toml")

@@ -9,9 +9,7 @@ through the email package, which encodes non-ASCII (RFC 2047).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import tempfile
 import uuid
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +25,6 @@ from zoneinfo import ZoneInfo
 from jinja2 import (
     ChoiceLoader,
     Environment,
-    FileSystemBytecodeCache,
     FileSystemLoader,
     StrictUndefined,
     Template,
@@ -39,6 +36,7 @@ from scheduler.config import bundled_path
 from scheduler.dates.thaidate import format_date, format_month_year
 from scheduler.dates.thaidate import format_datetime as format_local_datetime
 from scheduler.errors import ConfigError
+from scheduler.mail.cache import bytecode_cache
 from scheduler.planning import Notice, Recipient
 from scheduler.registry.domain import LANGUAGES, AgreementKind
 
@@ -87,17 +85,6 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _bytecode_cache(kind: str) -> FileSystemBytecodeCache | None:
-    folder = Path(tempfile.gettempdir()) / f"sistercity-jinja-{os.getuid()}-{kind}"
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-    except OSError:
-        return None  # no cache: templates compile each time
-    if folder.stat().st_uid != os.getuid():
-        return None  # not ours: never load bytecode someone else wrote
-    return FileSystemBytecodeCache(str(folder))
-
-
 class Renderer:
     """Renders jobs' notices into emails from Jinja2 templates (`templates_dir` first, then
     the bundled ones), in the recipient's language; dates shown in `timezone`.
@@ -122,9 +109,10 @@ class Renderer:
         self.html_env = self._environment(ChoiceLoader(loaders), autoescape=True)
         # Compiling the templates costs more than a small run; keep the bytecode between
         # runs (keyed by the source's checksum, one folder per environment since the same
-        # macros compile differently with and without autoescape).
+        # macros compile differently with and without autoescape), in a folder only this
+        # user can write (cache.py: loading bytecode runs it).
         for env, kind in ((self.text_env, "text"), (self.html_env, "html")):
-            env.bytecode_cache = _bytecode_cache(kind)
+            env.bytecode_cache = bytecode_cache(kind)
         self._cache: dict[str, Template] = {}
         self._shared: dict[Hashable, tuple[str, str, str]] = {}
 
