@@ -23,6 +23,7 @@ __all__ = ["pg_database"]  # a fixture
 AS_OF = "2018-03-03"
 MANY = 240  # recipients of one anniversaries run in the crowd dataset
 MANY_SLOW = 15  # ... in a crowd of 14 groups
+FEW = 100
 
 
 def crowd_dataset(path: Path, groups: int = MANY) -> Path:
@@ -305,6 +306,43 @@ def test_killed_mid_delivery_loses_nothing(project: Project, tmp_path: Path) -> 
         duplicates = sum(n - 1 for n in got.values())
         assert duplicates <= 4  # at most the messages in flight (max_connections)
         assert states(project) == {"sent": MANY + 1}
+
+
+def test_killed_file_delivery_leaves_only_whole_emails(project: Project, tmp_path: Path) -> None:
+    # Issue 12, fault 9: a killed file-transport delivery left a `.part` file among the .eml
+    # files that a script handing mail on reads.
+    data = crowd_dataset(tmp_path / "crowd.toml", groups=FEW)
+    project.write_config(data={"files": [str(data)]}, smtp={"claim_timeout_seconds": 1})
+    mail = project.mail_dir
+    proc = cli_process(project, "run", "anniversaries", "--as-of", AS_OF)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (
+        len(list(mail.glob("*.eml"))) >= 20 and any(mail.rglob(".*.part"))  # mid-write
+    ):
+        time.sleep(0.001)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    written = len(list(mail.glob("*.eml")))
+    assert 0 < written < FEW + 1, "the kill must land mid-delivery"
+    visible = [p.name for p in mail.iterdir() if p.name != ".tmp"]
+    assert all(name.endswith(".eml") and not name.startswith(".") for name in visible), [
+        name for name in visible if not name.endswith(".eml") or name.startswith(".")]
+    # What a killed writer leaves in the hidden staging folder goes at the next delivery.
+    leftover = mail / ".tmp" / ".20180303-000000-000001-x@example.org.eml.abc123.part"
+    leftover.parent.mkdir(exist_ok=True)
+    leftover.write_bytes(b"Subject: half")
+    os.utime(leftover, (time.time() - 7200, time.time() - 7200))
+    time.sleep(1.2)  # claims of the dead process expire (claim_timeout_seconds = 1)
+    finish = cli_process(project, "deliver")
+    _out, err = finish.communicate(timeout=120)
+    assert finish.returncode == 0, err.decode()
+    assert states(project) == {"sent": FEW + 1}
+    assert not leftover.exists()
+    names = [p.name for p in mail.iterdir() if p.name != ".tmp"]
+    assert all(name.endswith(".eml") and not name.startswith(".") for name in names)
+    recipients = Counter(name.split("-", 3)[3] for name in names)
+    assert len(recipients) == FEW + 1  # everyone
+    assert sum(n - 1 for n in recipients.values()) <= 1  # at most the one in flight
 
 
 @pytest.mark.parametrize("delay", [0.05, 0.4, 0.9])

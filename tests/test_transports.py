@@ -147,7 +147,10 @@ def test_file_transport_names_are_safe_for_hostile_recipients(
 
 async def _send_file(outbox: Path, env: Envelope) -> None:
     sender = await FileTransport(outbox).open_sender()
-    await sender.send(env)
+    try:
+        await sender.send(env)
+    finally:
+        await sender.close()  # as delivery does: the empty staging folder goes
 
 
 def test_file_transport_oserror_is_temporary_and_names_the_path(tmp_path: Path) -> None:
