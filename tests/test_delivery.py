@@ -225,6 +225,19 @@ def test_a_claim_older_than_the_timeout_is_taken_back(rig: Rig) -> None:
     assert len(rig.server.messages) == 1
 
 
+def test_a_renewed_claim_is_not_taken_back(rig: Rig) -> None:
+    ids = rig.queue(2)
+    slow = rig.delivery("slow:1")
+    assert [c.envelope.message_id for c in slow.claim(limit=2)] == ids
+    rig.clock.advance(CLAIM_TIMEOUT - 1)
+    assert slow.renew_claims() == 2  # still sending: a round renews its claims as it goes
+    rig.clock.advance(2)  # past the first claim's timeout, not the renewal's
+    assert not rig.deliver("other:2").attempted
+    assert {rig.message(mid).claimed_by for mid in ids} == {"slow:1"}
+    rig.clock.advance(CLAIM_TIMEOUT)  # no renewal since: the sender is dead
+    assert sorted(rig.deliver("other:2").sent) == ids
+
+
 # -- what each reader gets -----------------------------------------------------------------------
 def test_a_private_use_character_in_a_name_reaches_every_reader_intact(
     project: Project, tmp_path: Path
