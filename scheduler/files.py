@@ -8,8 +8,11 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Write `data` to `path` through a temporary file beside it and a rename.
+def write_atomically(
+    path: Path, data: bytes, *, durable: bool = True, staging: Path | None = None
+) -> None:
+    """Write `data` to `path` through a temporary file beside it (or in `staging`, a folder on
+    the same file system, created when missing) and a rename.
 
     A reader (or a crash) never sees half a file, and no temporary file is left behind on
     failure. With `durable`, the data and the rename are fsync'ed before returning (POSIX).
@@ -20,7 +23,9 @@ def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
     """
     folder = path.parent if str(path.parent) else Path(".")
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+    if staging is not None:
+        staging.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=staging or folder, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

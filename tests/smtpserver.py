@@ -35,7 +35,9 @@ Scripted replies: ``fail_mail`` (keyed by envelope sender), ``fail_rcpt`` and ``
 either a dict (exact address, then lower-cased address, then ``"*"``) or a callable
 ``address -> reply | None``; a reply is a complete SMTP reply line such as
 ``"451 4.3.0 Try later"``. They can be changed at any time, also while a client is connected.
-``data_delay`` (seconds) delays the reply to DATA, for timeout tests.
+``data_delay`` (seconds) delays the reply to the end of DATA (the message is recorded after
+the delay, unless the client hung up meanwhile), and ``mail_delay`` the reply to MAIL FROM,
+for timeout tests.
 
 Everything recorded is safe to read from the test thread: ``messages`` (a snapshot list of
 ``ReceivedMessage``), ``connection_count`` (SMTP sessions that sent EHLO/HELO; a STARTTLS upgrade
@@ -173,6 +175,8 @@ class _Handler:
     async def handle_MAIL(
         self, server: SMTP, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
+        if self.owner.mail_delay > 0:
+            await asyncio.sleep(self.owner.mail_delay)
         if self.owner.auth is not None and not session.authenticated:
             return "530 5.7.0 Authentication required"
         reply = self.owner.fail_mail.reply_for(address)
@@ -298,6 +302,7 @@ class SmtpTestServer:
         self._fail_rcpt = ReplyScript()
         self._fail_data = ReplyScript()
         self.data_delay = 0.0
+        self.mail_delay = 0.0
         self.auth_failures = 0
         self.quit_count = 0
         self._require_starttls = require_starttls
@@ -424,6 +429,7 @@ class SmtpTestServer:
         self._fail_rcpt = ReplyScript()
         self._fail_data = ReplyScript()
         self.data_delay = 0.0
+        self.mail_delay = 0.0
 
     def _failure(self, server: Any, reply: str) -> str:
         if self.close_on_421 and reply.startswith("421"):

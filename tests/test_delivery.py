@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import TEST_DATA, Project
 from smtpserver import SmtpTestServer, running_smtp_server
 from sqlalchemy import insert, select
 from test_postgres import pg_database
@@ -222,3 +223,47 @@ def test_a_claim_older_than_the_timeout_is_taken_back(rig: Rig) -> None:
     # The dead sender's try counts: it may have reached the server before dying.
     assert (msg.state, msg.attempts, msg.claimed_by) == (MessageState.SENT, 2, None)
     assert len(rig.server.messages) == 1
+
+
+def test_a_renewed_claim_is_not_taken_back(rig: Rig) -> None:
+    ids = rig.queue(2)
+    slow = rig.delivery("slow:1")
+    assert [c.envelope.message_id for c in slow.claim(limit=2)] == ids
+    rig.clock.advance(CLAIM_TIMEOUT - 1)
+    assert slow.renew_claims() == 2  # still sending: a round renews its claims as it goes
+    rig.clock.advance(2)  # past the first claim's timeout, not the renewal's
+    assert not rig.deliver("other:2").attempted
+    assert {rig.message(mid).claimed_by for mid in ids} == {"slow:1"}
+    rig.clock.advance(CLAIM_TIMEOUT)  # no renewal since: the sender is dead
+    assert sorted(rig.deliver("other:2").sent) == ids
+
+
+# -- what each reader gets -----------------------------------------------------------------------
+def test_a_private_use_character_in_a_name_reaches_every_reader_intact(
+    project: Project, tmp_path: Path
+) -> None:
+    # Issue 12, fault 9: renderings shared by several readers marked the reader's name with
+    # U+E000, so a partner named "Town\ue000" was sent as "Town<reader's name>".
+    names = {"Leap City": "เมืองอธิกสุรทิน", "Suwon": "ซูวอน", "Osaka": "โอซากา"}
+    text = (TEST_DATA / "testcity.toml").read_text(encoding="utf-8")
+    for en, th in names.items():
+        text = text.replace(f'name = "{en}"', f'name = "{en}\\uE000"')
+        text = text.replace(f'name_th = "{th}"', f'name_th = "{th}\\uE000"')
+    data = tmp_path / "city.toml"
+    data.write_text(text, encoding="utf-8")
+    project.write_config(data={"files": [str(data)]})
+    for job in ("anniversaries", "dormant-partners"):
+        assert project.cli("run", job, "--as-of", "2018-03-03").exit_code == 0
+    marked = [f"{name}\ue000" for pair in names.items() for name in pair]
+    seen = 0
+    emails = project.eml_files()
+    assert len(emails) == 7
+    for msg in emails:
+        for kind in ("plain", "html"):
+            part = msg.get_body(preferencelist=(kind,))
+            assert part is not None
+            body = str(part.get_content())
+            intact = sum(body.count(name) for name in marked)
+            assert body.count("\ue000") == intact, (msg["To"], kind)  # no reader's name after it
+            seen += intact
+    assert seen >= 6

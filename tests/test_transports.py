@@ -147,7 +147,10 @@ def test_file_transport_names_are_safe_for_hostile_recipients(
 
 async def _send_file(outbox: Path, env: Envelope) -> None:
     sender = await FileTransport(outbox).open_sender()
-    await sender.send(env)
+    try:
+        await sender.send(env)
+    finally:
+        await sender.close()  # as delivery does: the empty staging folder goes
 
 
 def test_file_transport_oserror_is_temporary_and_names_the_path(tmp_path: Path) -> None:
@@ -341,14 +344,43 @@ def test_nobody_listening_is_unreachable() -> None:
     assert f"127.0.0.1:{opts.port}" in str(err)
 
 
-def test_slow_server_times_out_and_stops_the_round(server: SmtpTestServer) -> None:
-    server.data_delay = 2.0
+def test_a_slow_answer_to_the_end_of_data_is_awaited_not_resent(server: SmtpTestServer) -> None:
+    # RFC 5321 §4.5.3.2.6: the end of DATA is awaited 10 minutes, whatever timeout_seconds says.
+    server.data_delay = 1.5
+
+    async def body(sender: SmtpSender) -> None:
+        await sender.send(envelope(1))
+        await sender.send(envelope(2))
+
+    run(with_sender(options(server, timeout_seconds=0.3), body))
+    assert [m.message["Subject"] for m in server.messages] == ["Reminder 1", "Reminder 2"]
+    assert server.connection_count == 1  # no give-up, no reconnect
+
+
+def test_no_answer_to_the_end_of_data_is_an_attempt_never_an_instant_resend(
+    server: SmtpTestServer,
+) -> None:
+    server.data_delay = 1.0
+
+    async def body(sender: SmtpSender) -> TransportError:
+        return await send_expecting_error(sender, envelope(1))
+
+    opts = options(server, timeout_seconds=0.1, data_timeout_seconds=0.4)
+    err = run(with_sender(opts, body))
+    assert err.verdict is Verdict.DOWN  # offered, maybe even accepted late: an attempt
+    assert str(err) == f"{server.host}:{server.port} did not answer within 0.4s"
+    # offered once on one connection (not resent on a new one): the back-off decides the rest
+    assert server.connection_count == 1
+
+
+def test_other_commands_keep_timeout_seconds(server: SmtpTestServer) -> None:
+    server.mail_delay = 2.0
 
     async def body(sender: SmtpSender) -> TransportError:
         return await send_expecting_error(sender, envelope(1))
 
     err = run(with_sender(options(server, timeout_seconds=0.3), body))
-    assert err.verdict is Verdict.DOWN  # offered, maybe even accepted late: an attempt
+    assert err.verdict is Verdict.DOWN
     assert str(err) == f"{server.host}:{server.port} did not answer within 0.3s"
 
 

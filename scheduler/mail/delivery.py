@@ -4,13 +4,17 @@ A claim is one atomic UPDATE from `pending` to `sending` (on PostgreSQL with FOR
 LOCKED), so two processes never send the same row. Each of at most `max_connections` senders
 claims a small batch and sends it one message at a time, recording each outcome before the
 next: a crash repeats at most one message per sender (accepted by the server, not yet
-recorded); the untried rest of a batch is not sent twice, it waits. A claim older than
-`claim_timeout_seconds` belongs to a sender that died and is taken back.
+recorded); the untried rest of a batch is not sent twice, it waits. While a round runs, every
+claim it holds is renewed every third of `claim_timeout_seconds`, so only a claim older than
+that belongs to a sender that died (or froze) and is taken back -- never one a live sender is
+still working on, however slow the server (SPEC "Delivery": a sender's claim covers only what
+it is sending, or is renewed while it sends).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -20,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import BindParameter, Connection, Update, bindparam, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from scheduler.config import Settings
 from scheduler.db.database import Database
@@ -29,7 +34,8 @@ from scheduler.mail.transports import Envelope, Sender, Transport, TransportErro
 
 log = logging.getLogger("sistercity.delivery")
 
-# Messages a sender claims at once: fewer transactions, and still one message in flight.
+# The most messages a sender claims at once (fewer transactions; still one in flight). Its
+# first claim is of one message, then two, four...: a short queue is shared by all senders.
 CLAIM_BATCH = 8
 
 # Built once: recording a success is the hot path of delivery.
@@ -218,6 +224,30 @@ class Delivery:
                         attempts=messages.c.attempts - 1)
             )
 
+    def renew_claims(self) -> int:
+        """Refresh every claim this sender holds (claimed_at = the clock's time), so that
+        `reclaim_stale` elsewhere does not take back what a live sender is still working on;
+        returns how many."""
+        with self._writing() as conn:
+            result = conn.execute(
+                update(messages)
+                .where(messages.c.claimed_by == self.worker,
+                       messages.c.state == MessageState.SENDING)
+                .values(claimed_at=self.clock())
+            )
+            return int(result.rowcount or 0)
+
+    async def _renewing(self) -> None:
+        """Renew our claims every third of `claim_timeout_seconds` (real seconds), until
+        cancelled: a claim then never gets older than the timeout while we live."""
+        every = self.settings.smtp.claim_timeout_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                self.renew_claims()
+            except SQLAlchemyError as exc:  # a busy database: the next beat tries again
+                log.warning("could not renew this sender's claims: %s", exc)
+
     def record_sent(self, message_id: int) -> None:
         """The server accepted it: `sent`, at the clock's time."""
         with self._writing() as conn:
@@ -261,9 +291,11 @@ class Delivery:
 
         async def worker() -> None:
             sender = None
+            size = 1  # first one message, so that a short queue is shared by all senders
             try:
                 while not (halt.is_set() or self._stop.is_set()):
-                    batch = self.claim(only_set, started, limit=CLAIM_BATCH)
+                    batch = self.claim(only_set, started, limit=size)
+                    size = min(CLAIM_BATCH, 2 * size)
                     if not batch:
                         return
                     if sender is None:
@@ -281,9 +313,13 @@ class Delivery:
         # write is a complete transaction, done before the event loop moves on).
         with self.db.writer.connect() as conn:
             self._conn = conn
+            renewing = asyncio.ensure_future(self._renewing())
             try:
                 await asyncio.gather(*(worker() for _ in range(workers)))
             finally:
+                renewing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewing
                 self._conn = None
         return report
 

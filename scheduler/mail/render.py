@@ -9,9 +9,7 @@ through the email package, which encodes non-ASCII (RFC 2047).
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import tempfile
 import uuid
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +25,6 @@ from zoneinfo import ZoneInfo
 from jinja2 import (
     ChoiceLoader,
     Environment,
-    FileSystemBytecodeCache,
     FileSystemLoader,
     StrictUndefined,
     Template,
@@ -39,12 +36,27 @@ from scheduler.config import bundled_path
 from scheduler.dates.thaidate import format_date, format_month_year
 from scheduler.dates.thaidate import format_datetime as format_local_datetime
 from scheduler.errors import ConfigError
+from scheduler.mail.cache import bytecode_cache
 from scheduler.planning import Notice, Recipient
 from scheduler.registry.domain import LANGUAGES, AgreementKind
 
-# Stands for the reader's name in a rendering shared by several readers (a private-use
-# character: data never contains it, and escaping leaves it alone).
-_NAME_SLOT = "\ue000"
+
+# Stands for the reader's name in a rendering shared by several readers: made fresh for each
+# shared rendering from 128 random bits, so no name or title in the data can contain it (a
+# fixed character such as U+E000 could be, and was then replaced by the reader's name: issue
+# 12, fault 9); letters, digits and "-" only, so escaping leaves it alone.
+def _name_slot() -> str:
+    return f"sistercity-reader-{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """A rendering shared by several readers: the subject, and the text and HTML bodies cut
+    where the reader's name goes."""
+
+    subject: str
+    text: tuple[str, ...]
+    html: tuple[str, ...]
 
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
@@ -87,17 +99,6 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _bytecode_cache(kind: str) -> FileSystemBytecodeCache | None:
-    folder = Path(tempfile.gettempdir()) / f"sistercity-jinja-{os.getuid()}-{kind}"
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-    except OSError:
-        return None  # no cache: templates compile each time
-    if folder.stat().st_uid != os.getuid():
-        return None  # not ours: never load bytecode someone else wrote
-    return FileSystemBytecodeCache(str(folder))
-
-
 class Renderer:
     """Renders jobs' notices into emails from Jinja2 templates (`templates_dir` first, then
     the bundled ones), in the recipient's language; dates shown in `timezone`.
@@ -122,11 +123,12 @@ class Renderer:
         self.html_env = self._environment(ChoiceLoader(loaders), autoescape=True)
         # Compiling the templates costs more than a small run; keep the bytecode between
         # runs (keyed by the source's checksum, one folder per environment since the same
-        # macros compile differently with and without autoescape).
+        # macros compile differently with and without autoescape), in a folder only this
+        # user can write (cache.py: loading bytecode runs it).
         for env, kind in ((self.text_env, "text"), (self.html_env, "html")):
-            env.bytecode_cache = _bytecode_cache(kind)
+            env.bytecode_cache = bytecode_cache(kind)
         self._cache: dict[str, Template] = {}
-        self._shared: dict[Hashable, tuple[str, str, str]] = {}
+        self._shared: dict[Hashable, _Shared] = {}
 
     @staticmethod
     def _environment(loader: ChoiceLoader, *, autoescape: bool) -> Environment:
@@ -226,12 +228,15 @@ class Renderer:
             key = (job, lang, recipient.roles, share_key)
             shared = self._shared.get(key)
             if shared is None:
-                anonymous = Recipient("", _NAME_SLOT, lang, recipient.roles)
-                shared = self._bodies(job, lang, anonymous, {**variables, "recipient": anonymous})
+                slot = _name_slot()
+                anonymous = Recipient("", slot, lang, recipient.roles)
+                subject, text, html = self._bodies(
+                    job, lang, anonymous, {**variables, "recipient": anonymous})
+                shared = _Shared(subject, tuple(text.split(slot)), tuple(html.split(slot)))
                 self._shared[key] = shared
-            subject, text, html = shared
-            text = text.replace(_NAME_SLOT, recipient.name)
-            html = html.replace(_NAME_SLOT, html_escape(recipient.name))
+            subject = shared.subject
+            text = recipient.name.join(shared.text)
+            html = html_escape(recipient.name).join(shared.html)
         message_id = f"<{job}.{uuid.uuid4().hex}@{self.domain}>"
         msg = build_message(
             sender=self.sender,

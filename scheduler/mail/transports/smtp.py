@@ -1,6 +1,12 @@
 """The SMTP transport (aiosmtplib): one reused connection per sender, replies classified into
 a `Verdict` (4xx retry, 5xx fail, a broken session stops the round).
 
+The reply to the end of DATA is awaited up to `data_timeout_seconds` (RFC 5321 §4.5.3.2.6:
+10 minutes), not the per-command `timeout_seconds`: the server may be writing the message to
+disk, and a client that gives up early and sends again delivers it twice. A message whose DATA
+went unanswered (or whose connection dropped during DATA) is never resent on the spot: the
+server may have accepted it, so it waits out its back-off like any other attempt.
+
 Only bare addresses go out: aiosmtplib would quietly extract "x@y" from "Name <x@y>" -- or from
 worse -- so anything else is refused before the server hears of it.
 """
@@ -17,19 +23,47 @@ from pathlib import Path
 from typing import Literal
 
 import aiosmtplib
+from aiosmtplib.typing import Default
 
 from scheduler.mail.transports.base import Envelope, TransportError, Verdict
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SmtpOptions", "SmtpSender", "SmtpTransport"]
+__all__ = ["DATA_END_TIMEOUT", "SmtpOptions", "SmtpSender", "SmtpTransport"]
+
+# RFC 5321 §4.5.3.2.6 "DATA Termination: 10 minutes", in seconds.
+DATA_END_TIMEOUT = 600.0
+
+
+class _Smtp(aiosmtplib.SMTP):
+    """aiosmtplib's client, except that DATA (and above all the reply to its end) is awaited
+    up to `data_timeout` seconds, and `in_data` tells whether the last transaction got as far
+    as DATA (so the server may have the message)."""
+
+    def __init__(self, *, data_timeout: float, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]  # aiosmtplib's own keywords
+        self.data_timeout = data_timeout
+        self.in_data = False
+
+    async def data(
+        self,
+        message: str | bytes,
+        /,
+        *,
+        timeout: float | Literal[Default.token] | None = Default.token,
+    ) -> aiosmtplib.SMTPResponse:
+        """DATA with `data_timeout`, whatever `sendmail` passes (its one per-command timeout)."""
+        self.in_data = True
+        return await super().data(message, timeout=self.data_timeout)
 
 
 @dataclass(frozen=True)
 class SmtpOptions:
     """How to reach the mail server: `security` "none" (plain, never upgraded), "starttls" or
     "tls" (implicit, like port 465); `timeout_seconds` per SMTP command; `max_connections`
-    senders at once; `cafile` a PEM bundle to trust instead of the system's.
+    senders at once; `cafile` a PEM bundle to trust instead of the system's;
+    `data_timeout_seconds` the wait for the reply to DATA and to the end of the message
+    (RFC 5321 §4.5.3.2.6: 10 minutes; shorter only in tests).
 
     Raises:
         ValueError: a security mode, port (1-65535), timeout (> 0) or connection count (≥ 1)
@@ -45,16 +79,23 @@ class SmtpOptions:
     max_connections: int
     verify_tls: bool = True
     cafile: str | Path | None = None
+    data_timeout_seconds: float = DATA_END_TIMEOUT
 
     def __post_init__(self) -> None:
         if self.security not in ("none", "starttls", "tls"):
             raise ValueError(f"security must be none, starttls or tls, not {self.security!r}")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be 1-65535, not {self.port}")
-        if self.timeout_seconds <= 0:
+        if self.timeout_seconds <= 0 or self.data_timeout_seconds <= 0:
             raise ValueError("timeout_seconds must be positive")
         if self.max_connections < 1:
             raise ValueError("max_connections must be at least 1")
+
+    @property
+    def data_wait_seconds(self) -> float:
+        """How long DATA and the end of the message are awaited: never less than any other
+        command."""
+        return max(self.data_timeout_seconds, self.timeout_seconds)
 
     @property
     def where(self) -> str:
@@ -87,7 +128,7 @@ class SmtpSender:
     def __init__(self, options: SmtpOptions) -> None:
         self.options = options
         self.connections_opened = 0
-        self._smtp: aiosmtplib.SMTP | None = None
+        self._smtp: _Smtp | None = None
         self._lock = asyncio.Lock()
 
     @property
@@ -152,9 +193,10 @@ class SmtpSender:
         if smtp is not None:
             smtp.close()
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> _Smtp:
         o = self.options
-        smtp = aiosmtplib.SMTP(
+        smtp = _Smtp(
+            data_timeout=o.data_wait_seconds,
             hostname=o.host,
             port=o.port,
             use_tls=o.security == "tls",
@@ -180,7 +222,7 @@ class SmtpSender:
         log.debug("SMTP connection %d to %s open", self.connections_opened, o.where)
         return smtp
 
-    async def _login(self, smtp: aiosmtplib.SMTP) -> None:
+    async def _login(self, smtp: _Smtp) -> None:
         o = self.options
         try:
             await smtp.login(o.username, o.password or "")
@@ -203,6 +245,7 @@ class SmtpSender:
         smtp = self._smtp
         assert smtp is not None
         utf8 = not (envelope.sender.isascii() and envelope.recipient.isascii())
+        smtp.in_data = False
         try:
             await smtp.sendmail(
                 envelope.sender,
@@ -211,11 +254,12 @@ class SmtpSender:
                 mail_options=["SMTPUTF8"] if utf8 else None,
             )
         except BaseException as exc:
-            error = self._classify(exc)
+            error = self._classify(exc, smtp.in_data)
             if error is None:  # not ours to interpret (a bug, or cancellation)
                 self._drop()
                 raise
-            if error.verdict is Verdict.DOWN and isinstance(exc, ConnectionError):
+            if (error.verdict is Verdict.DOWN and isinstance(exc, ConnectionError)
+                    and not smtp.in_data):
                 self._drop()  # gone, not slow: worth one reconnect
                 raise _ConnectionLost(error) from exc
             if not isinstance(exc, _SERVER_REPLIES) or error.code == 421:
@@ -224,7 +268,7 @@ class SmtpSender:
                 self._drop()
             raise error from exc
 
-    def _classify(self, exc: BaseException) -> TransportError | None:
+    def _classify(self, exc: BaseException, in_data: bool) -> TransportError | None:
         where = self.options.where
         if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
             refusal = exc.recipients[0]  # exactly one recipient per message
@@ -242,10 +286,15 @@ class SmtpSender:
         # connection-level error is an OSError: SMTPServerDisconnected and SMTPConnectError are
         # ConnectionErrors, SMTPTimeoutError is a TimeoutError.)
         if isinstance(exc, TimeoutError):
-            timeout = self.options.timeout_seconds
+            # After DATA the wait was the long one: the server may have the message, and it
+            # waits out its back-off (an attempt), never resent on the spot.
+            timeout = self.options.data_wait_seconds if in_data else self.options.timeout_seconds
             return TransportError(f"{where} did not answer within {timeout:g}s", Verdict.DOWN)
         if isinstance(exc, ConnectionError):
-            return TransportError(f"connection to {where} lost: {_describe(exc)}", Verdict.DOWN)
+            during = " during DATA" if in_data else ""
+            return TransportError(
+                f"connection to {where} lost{during}: {_describe(exc)}", Verdict.DOWN
+            )
         if isinstance(exc, OSError):  # ssl.SSLError, socket errors
             return TransportError(f"cannot talk to {where}: {_describe(exc)}", Verdict.DOWN)
         if isinstance(exc, aiosmtplib.SMTPNotSupported):  # SMTPUTF8 needed, not offered
