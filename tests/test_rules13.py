@@ -1,0 +1,196 @@
+"""Issue 13: reminders that are right — the office's working days, stages counted back from the
+act-by date, expired agreements, dormancy that counts signings, fiscal years in titles and
+meetings on closed days. Date tables, hypothesis properties and end-to-end runs through the CLI
+against the real SMTP server."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import Project, body_text
+from hypothesis import given
+from hypothesis import strategies as st
+from smtpserver import SmtpTestServer
+
+from scheduler.dates.thaidate import WorkingCalendar
+from scheduler.planning import due_stage
+
+CALENDAR = WorkingCalendar()
+
+# -- SPEC "Working days": every government closure of 2024-2027 that falls on a weekday, as the
+# holidays package (>= 0.85) records it: public holidays, substitution days ("in lieu") and the
+# Cabinet's special days off ("Bridge Public Holiday").
+GOVERNMENT_CLOSURES = [
+    # 2024
+    "2024-01-01", "2024-02-26", "2024-04-08", "2024-04-12", "2024-04-15", "2024-04-16",
+    "2024-05-06", "2024-05-10", "2024-05-22", "2024-06-03", "2024-07-22", "2024-07-29",
+    "2024-08-12", "2024-10-14", "2024-10-23", "2024-12-05", "2024-12-10", "2024-12-30",
+    "2024-12-31",
+    # 2025 (2025-06-02 and 2025-08-11 are Cabinet special days off)
+    "2025-01-01", "2025-02-12", "2025-04-07", "2025-04-14", "2025-04-15", "2025-04-16",
+    "2025-05-05", "2025-05-09", "2025-05-12", "2025-06-02", "2025-06-03", "2025-07-10",
+    "2025-07-11", "2025-07-28", "2025-08-11", "2025-08-12", "2025-10-13", "2025-10-23",
+    "2025-12-05", "2025-12-10", "2025-12-31",
+    # 2026 (2026-01-02 is a Cabinet special day off; 2026-06-01 substitutes Visakha Bucha)
+    "2026-01-01", "2026-01-02", "2026-03-03", "2026-04-06", "2026-04-13", "2026-04-14",
+    "2026-04-15", "2026-05-04", "2026-05-13", "2026-06-01", "2026-06-03", "2026-07-28",
+    "2026-07-29", "2026-07-30", "2026-08-12", "2026-10-13", "2026-10-23", "2026-12-07",
+    "2026-12-10", "2026-12-31",
+    # 2027
+    "2027-01-01", "2027-02-22", "2027-04-06", "2027-04-13", "2027-04-14", "2027-04-15",
+    "2027-05-04", "2027-05-20", "2027-06-03", "2027-07-19", "2027-07-20", "2027-07-28",
+    "2027-08-12", "2027-10-13", "2027-10-25", "2027-12-06", "2027-12-10", "2027-12-31",
+]
+# National Labour Day and its substitutes: offices are open (2027-05-03 substitutes Sat 1 May).
+LABOUR_DAYS_OPEN = ["2024-05-01", "2025-05-01", "2026-05-01", "2027-05-03"]
+
+
+def _days(texts: list[str]) -> list[date]:
+    return [date.fromisoformat(t) for t in texts]
+
+
+@pytest.mark.parametrize("day", _days(GOVERNMENT_CLOSURES), ids=str)
+def test_every_government_closure_is_closed(day: date) -> None:
+    assert day.weekday() < 5
+    assert not CALENDAR.is_working_day(day)
+    assert CALENDAR.holiday_name(day, "en")
+
+
+@pytest.mark.parametrize("day", _days(LABOUR_DAYS_OPEN), ids=str)
+def test_labour_day_and_its_substitutes_are_working_days(day: date) -> None:
+    assert CALENDAR.is_working_day(day)
+    assert CALENDAR.holiday_name(day, "en") is None
+    assert CALENDAR.holiday_name(day, "th") is None
+
+
+def test_every_other_weekday_of_2024_to_2027_is_open_and_weekends_closed() -> None:
+    closed = set(_days(GOVERNMENT_CLOSURES))
+    day = date(2024, 1, 1)
+    while day <= date(2027, 12, 31):
+        expected = day.weekday() < 5 and day not in closed
+        assert CALENDAR.is_working_day(day) is expected, day
+        day += timedelta(days=1)
+
+
+def test_extra_holidays_close_and_extra_working_days_open() -> None:
+    calendar = WorkingCalendar(
+        extra_holidays=[date(2026, 3, 4)],
+        # a make-up Saturday, a substitution day the office does not take, and a day in both
+        extra_working_days=[date(2026, 3, 7), date(2026, 6, 1), date(2026, 3, 4)],
+    )
+    assert calendar.is_working_day(date(2025, 3, 4))  # other years untouched
+    assert calendar.is_working_day(date(2026, 3, 7))
+    assert calendar.is_working_day(date(2026, 6, 1))
+    assert calendar.holiday_name(date(2026, 6, 1), "en") is None
+    assert calendar.is_working_day(date(2026, 3, 4))  # extra_working_days always wins
+    closing = WorkingCalendar(extra_holidays=[date(2026, 3, 4), date(2026, 5, 1)])
+    assert not closing.is_working_day(date(2026, 3, 4))
+    assert not closing.is_working_day(date(2026, 5, 1))
+    assert closing.holiday_name(date(2026, 5, 1), "en") == "Special holiday"
+    assert closing.act_by(date(2026, 5, 4)) == date(2026, 4, 30)
+
+
+def test_act_by_of_a_deadline_after_labour_day_is_labour_day() -> None:
+    assert CALENDAR.act_by(date(2026, 5, 4)) == date(2026, 5, 1)
+    assert CALENDAR.act_by(date(2026, 6, 1)) == date(2026, 5, 29)
+    assert CALENDAR.act_by(date(2026, 5, 29)) == date(2026, 5, 29)
+
+
+# -- end to end: a small registry of its own, the real CLI and the real SMTP server
+
+
+REGISTRY_HEAD = """
+[[contact]]
+id = "lead"
+name = "Jane Lead"
+email = "lead@example.org"
+language = "en"
+role = "lead"
+
+[[contact]]
+id = "staff"
+name = "Malee Staff"
+email = "staff@example.org"
+language = "th"
+role = "staff"
+
+[[working_group]]
+id = "japan"
+name = "Japan"
+name_th = "ญี่ปุ่น"
+lead = "lead"
+countries = ["JP"]
+"""
+
+
+def use_registry(project: Project, server: SmtpTestServer, body: str, **sections: dict) -> None:
+    data = project.root / "registry.toml"
+    data.write_text(REGISTRY_HEAD + body, encoding="utf-8")
+    project.write_config(
+        data={"files": [str(data)]},
+        email={"transport": "smtp"},
+        smtp={"host": server.host, "port": server.port},
+        **sections,
+    )
+
+
+def run(project: Project, job: str, as_of: str) -> None:
+    result = project.cli("run", job, "--as-of", as_of)
+    assert result.exit_code == 0, result.stdout + result.stderr
+
+
+def mail_to(server: SmtpTestServer, address: str) -> list[tuple[str, str]]:
+    """(subject, plain text) of every message to `address`, in arrival order."""
+    return [
+        (str(m.message["Subject"]), body_text(m.message))
+        for m in server.messages
+        if m.rcpt_tos[0] == address
+    ]
+
+
+def db_rows(project: Project, sql: str) -> list[tuple]:
+    with sqlite3.connect(project.db_path) as conn:
+        return conn.execute(sql).fetchall()
+
+
+DEADLINE_MAY_4 = """
+[[budget_deadline]]
+id = "plan"
+title = "Submit the activity plan"
+due_on = 2026-05-04
+"""
+
+
+def test_deadline_after_labour_day_asks_for_1_may(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    use_registry(project, smtp_server, DEADLINE_MAY_4)
+    run(project, "budget-deadlines", "2026-04-28")
+    [(subject, text)] = mail_to(smtp_server, "lead@example.org")
+    assert "1 May 2026" in subject and "30 Apr 2026" not in subject
+    assert "4 May 2026" in text and "1 May 2026" in text and "30 Apr" not in text
+
+
+def test_extra_working_days_from_config_reach_the_emails(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    # The office works on Coronation Day 2026 (say): the deadline is then not on a closed day.
+    use_registry(
+        project, smtp_server, DEADLINE_MAY_4, scheduler={"extra_working_days": ["2026-05-04"]}
+    )
+    config = project.config.read_text(encoding="utf-8")
+    project.config.write_text(config.replace('["2026-05-04"]', "[2026-05-04]"), encoding="utf-8")
+    run(project, "budget-deadlines", "2026-04-28")
+    [(subject, text)] = mail_to(smtp_server, "lead@example.org")
+    assert "4 May 2026" in subject and "1 May" not in subject and "⚠" not in text
+
+
+def test_extra_working_days_must_be_dates(project: Project) -> None:
+    project.write_config(scheduler={"extra_working_days": ["2026-05-04"]})
+    result = project.cli("status")
+    assert result.exit_code == 2
+    assert "extra_working_days" in result.output + result.stderr
+    assert "Traceback" not in result.output + result.stderr
