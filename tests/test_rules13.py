@@ -143,9 +143,10 @@ def run(project: Project, job: str, as_of: str) -> None:
 
 
 def mail_to(server: SmtpTestServer, address: str) -> list[tuple[str, str]]:
-    """(subject, plain text) of every message to `address`, in arrival order."""
+    """(subject, plain text) of every message to `address`, in arrival order; runs of white
+    space (line breaks, the no-break spaces that keep a date on one line) read as one space."""
     return [
-        (str(m.message["Subject"]), body_text(m.message))
+        (" ".join(str(m.message["Subject"]).split()), " ".join(body_text(m.message).split()))
         for m in server.messages
         if m.rcpt_tos[0] == address
     ]
@@ -194,3 +195,88 @@ def test_extra_working_days_must_be_dates(project: Project) -> None:
     assert result.exit_code == 2
     assert "extra_working_days" in result.output + result.stderr
     assert "Traceback" not in result.output + result.stderr
+
+
+# -- SPEC "Stages": a deadline's stages count back from its act-by date
+
+DEADLINE_JUNE_1 = """
+[[budget_deadline]]
+id = "report"
+title = "Submit the half-year report"
+due_on = 2026-06-01               # Monday, Visakha Bucha (in lieu): offices are closed
+"""
+
+
+def test_stages_of_a_deadline_on_a_closed_day_count_from_the_act_by_date(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    use_registry(project, smtp_server, DEADLINE_JUNE_1)
+    run(project, "budget-deadlines", "2026-05-29")  # Fri 29 May: the real last day
+    [(subject, text)] = mail_to(smtp_server, "lead@example.org")
+    assert "29 May 2026 (today)" in subject
+    assert "1 Jun 2026" in text and "act by 29 May 2026 (today)" in text
+    assert db_rows(project, "SELECT stage FROM notices WHERE recipient = 'lead@example.org'") == [
+        (0,)
+    ]
+    # the days after the act-by date, the due date included, send nothing for it
+    for as_of in ("2026-05-30", "2026-05-31", "2026-06-01"):
+        run(project, "budget-deadlines", as_of)
+    assert len(mail_to(smtp_server, "lead@example.org")) == 1
+
+
+def test_a_run_after_the_act_by_date_never_asks_for_a_past_date(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    use_registry(project, smtp_server, DEADLINE_JUNE_1)
+    run(project, "budget-deadlines", "2026-06-01")  # the daemon was down until the due date
+    assert smtp_server.messages == []
+
+
+def test_the_7_day_stage_counts_from_the_act_by_date(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    use_registry(project, smtp_server, DEADLINE_JUNE_1)
+    run(project, "budget-deadlines", "2026-05-21")  # 8 days before 29 May: the 30-day stage
+    run(project, "budget-deadlines", "2026-05-22")  # 7 days before 29 May
+    stages = db_rows(
+        project, "SELECT stage FROM notices WHERE recipient = 'lead@example.org' ORDER BY stage"
+    )
+    assert stages == [(7,), (30,)]
+
+
+working_calendars = st.builds(
+    WorkingCalendar,
+    extra_holidays=st.lists(st.dates(date(2024, 1, 1), date(2027, 12, 31)), max_size=20),
+    extra_working_days=st.lists(st.dates(date(2024, 1, 1), date(2027, 12, 31)), max_size=5),
+)
+days = st.dates(date(2024, 1, 10), date(2027, 12, 31))
+lead_days = st.lists(st.integers(0, 90), min_size=1, max_size=6)
+
+
+@given(working_calendars, days)
+def test_act_by_is_the_last_working_day_on_or_before_the_due_date(
+    calendar: WorkingCalendar, due: date
+) -> None:
+    act_by = calendar.act_by(due)
+    assert act_by <= due
+    assert calendar.is_working_day(act_by)
+    day = act_by + timedelta(days=1)
+    while day <= due:
+        assert not calendar.is_working_day(day)
+        day += timedelta(days=1)
+
+
+@given(days, st.integers(-120, 120), lead_days)
+def test_the_stage_picked_is_the_latest_due_and_never_after_act_by(
+    act_by: date, offset: int, leads: list[int]
+) -> None:
+    as_of = act_by - timedelta(days=offset)
+    stage = due_stage(act_by, as_of, leads)
+    if as_of > act_by:
+        assert stage is None  # never a reminder to act by a date already past
+        return
+    due = [d for d in leads if act_by - timedelta(days=d) <= as_of]
+    if not due:
+        assert stage is None
+    else:
+        assert stage == min(due)  # the latest stage already due; missed ones are skipped
