@@ -280,3 +280,98 @@ def test_the_stage_picked_is_the_latest_due_and_never_after_act_by(
         assert stage is None
     else:
         assert stage == min(due)  # the latest stage already due; missed ones are skipped
+
+
+# -- expired agreements: no anniversary after expiry; listed for review once expired
+
+EXPIRED = """
+[[partner]]
+id = "nara"
+name = "Nara"
+country = "JP"
+
+  [[partner.agreement]]
+  kind = "mou"
+  signed_on = 2015-03-30
+  expires_on = 2020-03-30
+
+[[partner]]
+id = "kobe"
+name = "Kobe"
+country = "JP"
+
+  [[partner.agreement]]
+  kind = "mou"
+  signed_on = 2015-03-30          # still in force: celebrated
+"""
+
+
+def test_an_expired_agreement_gets_no_anniversary(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    use_registry(project, smtp_server, EXPIRED)
+    run(project, "anniversaries", "2025-03-30")
+    [(subject, text)] = mail_to(smtp_server, "lead@example.org")
+    assert "Kobe" in text and "Nara" not in text
+    items = {row[0] for row in db_rows(project, "SELECT DISTINCT item FROM notices")}
+    assert items and all(item.startswith("kobe/") for item in items)
+
+
+REVIEW = """
+[[partner]]
+id = "kobe"
+name = "Kobe"
+country = "JP"
+
+  [[partner.agreement]]
+  kind = "mou"
+  signed_on = 2019-06-01
+  expires_on = 2025-02-01         # expired six weeks before the meeting, not renewed
+
+[[partner]]
+id = "sakai"
+name = "Sakai"
+country = "JP"
+
+  [[partner.agreement]]
+  kind = "mou"
+  signed_on = 2019-06-01
+  expires_on = 2025-01-15
+
+  [[partner.agreement]]
+  kind = "mou"
+  signed_on = 2025-01-10          # the renewal
+
+[[partner]]
+id = "himeji"
+name = "Himeji"
+country = "JP"
+
+  [[partner.agreement]]
+  kind = "mou"
+  signed_on = 2010-06-01
+  expires_on = 2024-06-01         # expired before the last horizon_days
+
+[[meeting]]
+id = "japan"
+title = "Japan working group"
+dtstart = 2025-03-14T10:00:00
+working_groups = ["japan"]
+"""
+
+
+def _section(text: str, start: str, end: str) -> str:
+    return text[text.index(start) : text.index(end, text.index(start))]
+
+
+def test_an_agreement_expired_recently_and_not_renewed_is_listed_for_review(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    use_registry(project, smtp_server, REVIEW)
+    run(project, "meeting-agendas", "2025-03-13")
+    [(_subject, text)] = mail_to(smtp_server, "lead@example.org")
+    review = _section(text, "4.2 ", "4.3 ")
+    assert "1 Feb 2025 (expired)" in review and "Kobe" in review
+    assert "Sakai" not in review and "Himeji" not in review
+    [(_subject, thai)] = mail_to(smtp_server, "staff@example.org")
+    assert "สิ้นสุดแล้ว 1 ก.พ. 2568" in _section(thai, "4.2 ", "4.3 ")
