@@ -375,3 +375,75 @@ def test_an_agreement_expired_recently_and_not_renewed_is_listed_for_review(
     assert "Sakai" not in review and "Himeji" not in review
     [(_subject, thai)] = mail_to(smtp_server, "staff@example.org")
     assert "สิ้นสุดแล้ว 1 ก.พ. 2568" in _section(thai, "4.2 ", "4.3 ")
+
+
+# -- dormancy: a signing is life; the occurrence is the day the silence began
+
+NEW_SIGNING = """
+[[partner]]
+id = "nara"
+name = "Nara"
+country = "JP"
+
+  [[partner.agreement]]
+  kind = "loi"
+  signed_on = 2014-03-01
+
+  [[partner.agreement]]
+  kind = "mou"
+  signed_on = 2024-11-01
+
+  [[partner.activity]]
+  date = 2015-05-05
+  title = "Visit"
+"""
+
+
+def test_a_new_signing_ends_dormancy(project: Project, smtp_server: SmtpTestServer) -> None:
+    use_registry(project, smtp_server, NEW_SIGNING)
+    run(project, "dormant-partners", "2024-12-30")
+    assert smtp_server.messages == []
+    listing = project.cli("partners", "--as-of", "2024-12-30")
+    assert listing.exit_code == 0, listing.output
+    assert "DORMANT" not in listing.output
+    # a year of silence after the signing is dormancy again, counted from the signing
+    run(project, "dormant-partners", "2025-11-01")
+    [(_subject, text)] = mail_to(smtp_server, "lead@example.org")
+    assert "Nara" in text
+    assert db_rows(project, "SELECT DISTINCT occurrence FROM notices") == [("2024-11-01",)]
+
+
+QUIET = """
+[[partner]]
+id = "nara"
+name = "Nara"
+country = "JP"
+
+  [[partner.agreement]]
+  kind = "mou"
+  signed_on = 2010-03-01
+
+  [[partner.activity]]
+  date = 2017-09-05
+  title = "Visit"
+"""
+
+
+def test_changing_after_days_does_not_restart_the_notices(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    use_registry(project, smtp_server, QUIET)
+    run(project, "dormant-partners", "2018-09-05")  # 365 days of silence
+    run(project, "dormant-partners", "2018-12-04")  # 90 days later: the repeat
+    assert len(smtp_server.messages) == 4  # lead and staff, twice
+    use_registry(
+        project, smtp_server, QUIET, **{"jobs__dormant-partners": {"after_days": 380}}
+    )
+    run(project, "dormant-partners", "2018-12-05")
+    assert len(smtp_server.messages) == 4
+    use_registry(
+        project, smtp_server, QUIET, **{"jobs__dormant-partners": {"repeat_days": 60}}
+    )
+    run(project, "dormant-partners", "2019-02-02")  # 60 days after the last notice
+    assert len(smtp_server.messages) == 6
+    assert db_rows(project, "SELECT DISTINCT occurrence FROM notices") == [("2017-09-05",)]
