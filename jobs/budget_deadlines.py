@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from jobs.common import day_off_view, fill_title
 from scheduler.dates.thaidate import WorkingCalendar, fiscal_year
 from scheduler.planning import (
     JobSpec,
@@ -31,11 +32,6 @@ NAME = "budget-deadlines"
 _LONGEST_CLOSURE = dt.timedelta(days=31)
 
 
-def fill_title(template: str, fy: int) -> str:
-    """`{fiscal_year}` and `{next_fiscal_year}` → the BE fiscal year of the date and the next."""
-    return template.replace("{fiscal_year}", str(fy)).replace("{next_fiscal_year}", str(fy + 1))
-
-
 def occurrence_view(
     deadline: BudgetDeadline,
     day: dt.date,
@@ -47,17 +43,14 @@ def occurrence_view(
     act_by = calendar.act_by(day)
     return {
         "deadline_id": deadline.id,
-        "title": fill_title(deadline.title, fy),
-        "title_th": fill_title(deadline.title_th or deadline.title, fy),
+        "title": fill_title(deadline.title, day),
+        "title_th": fill_title(deadline.title_th or deadline.title, day),
         "notes": deadline.notes,
         "date": day,
         "fiscal_year": fy,
         "groups": [g.name for g in listed_groups],
         "groups_th": [g.name_th or g.name for g in listed_groups],
-        "closed": act_by != day,
-        "weekend": day.weekday() >= 5,
-        "holiday_en": calendar.holiday_name(day, "en"),
-        "holiday_th": calendar.holiday_name(day, "th"),
+        **day_off_view(day, calendar),
         # The act-by date (SPEC "Stages"), shown only when it differs from the due date.
         "last_working_day": None if act_by == day else act_by,
         "act_by": act_by,

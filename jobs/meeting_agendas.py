@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from jobs.anniversaries import anniversaries_between, anniversary_view
 from jobs.budget_deadlines import occurrence_view
-from jobs.common import partner_view
+from jobs.common import day_off_view, fill_title, partner_view
 from scheduler.dates.recurrence import parse_rule
 from scheduler.dates.thaidate import WorkingCalendar, years_between
 from scheduler.mail.invitation import Attendee, build_invitation, event_uid
@@ -194,7 +194,11 @@ def occurrence_context(
     organizer_name, organizer_email = parseaddr(sender)
     domain = organizer_email.rpartition("@")[2] or "sistercity.invalid"
     return {
-        "meeting": meeting_view(registry, meeting, starts_at, timezone),
+        # A meeting on a day the offices are closed is flagged to staff (SPEC jobs table).
+        "meeting": {
+            **meeting_view(registry, meeting, starts_at, timezone),
+            **day_off_view(starts_at.date(), calendar),
+        },
         "agenda": build_agenda(registry, meeting, as_of, settings, calendar),
         "invitation": {
             "uid": event_uid(meeting.id, starts_at.date(), domain),
@@ -212,8 +216,8 @@ def meeting_view(
     groups = registry.groups_or_all(meeting.working_groups)
     return {
         "id": meeting.id,
-        "title": meeting.title,
-        "title_th": meeting.title_th or meeting.title,
+        "title": fill_title(meeting.title, starts_at.date()),
+        "title_th": fill_title(meeting.title_th or meeting.title, starts_at.date()),
         "date": starts_at.date(),
         "starts_at": starts_at,  # local wall time in `timezone`, naive
         "ends_at": starts_at + dt.timedelta(minutes=meeting.duration_minutes),

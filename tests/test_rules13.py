@@ -447,3 +447,75 @@ def test_changing_after_days_does_not_restart_the_notices(
     run(project, "dormant-partners", "2019-02-02")  # 60 days after the last notice
     assert len(smtp_server.messages) == 6
     assert db_rows(project, "SELECT DISTINCT occurrence FROM notices") == [("2017-09-05",)]
+
+
+# -- fiscal years in titles; meetings on closed days flagged to staff
+
+SUMMARY_MEETING = """
+[[contact]]
+id = "staff-en"
+name = "Anna Staff"
+email = "anna@example.org"
+language = "en"
+role = "staff"
+
+[[meeting]]
+id = "summary"
+title = "Summary meeting FY{fiscal_year}, plans for FY{next_fiscal_year}"
+title_th = "ประชุมสรุปผล ปีงบประมาณ {fiscal_year} แผนปี {next_fiscal_year}"
+dtstart = 2024-11-15T09:30:00     # Fri 15 Nov 2024; Sat 15 Nov 2025; Sun 15 Nov 2026
+rrule = "FREQ=YEARLY"
+
+[[budget_deadline]]
+id = "plan"
+title = "Activity plan FY{next_fiscal_year}"
+title_th = "แผนกิจกรรม ปีงบประมาณ {next_fiscal_year}"
+due_on = 2017-11-15
+"""
+
+
+def test_fiscal_years_are_filled_in_meeting_and_deadline_titles(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    use_registry(project, smtp_server, SUMMARY_MEETING)
+    run(project, "meeting-agendas", "2025-11-14")
+    [(subject, text)] = mail_to(smtp_server, "lead@example.org")
+    # FY of 15 Nov 2025 is BE 2569 (it began on 1 Oct 2025)
+    assert "Summary meeting FY2569, plans for FY2570" in subject
+    assert "Summary meeting FY2569, plans for FY2570" in text
+    [(subject_th, text_th)] = mail_to(smtp_server, "staff@example.org")
+    assert "ประชุมสรุปผล ปีงบประมาณ 2569 แผนปี 2570" in subject_th
+    invitation = next(m.message for m in smtp_server.messages if m.rcpt_tos[0] == "lead@example.org")
+    ics = next(p for p in invitation.walk() if p.get_content_type() == "text/calendar")
+    assert "FY2569" in ics.get_payload(decode=True).decode()
+    assert "{" not in subject + text + subject_th + text_th
+    run(project, "budget-deadlines", "2017-11-15")  # FY2561: the plan for FY2562
+    deadline = mail_to(smtp_server, "lead@example.org")[-1]
+    assert "Activity plan FY2562" in deadline[0]
+    assert "แผนกิจกรรม ปีงบประมาณ 2562" in mail_to(smtp_server, "staff@example.org")[-1][0]
+
+
+def test_a_meeting_on_a_weekend_is_flagged_to_staff(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    use_registry(project, smtp_server, SUMMARY_MEETING)
+    run(project, "meeting-agendas", "2025-11-14")  # Sat 15 Nov 2025 is tomorrow
+    [(_s, staff_en)] = mail_to(smtp_server, "anna@example.org")
+    assert "⚠ Sat 15 Nov 2025 is not a working day" in staff_en
+    [(_s, staff_th)] = mail_to(smtp_server, "staff@example.org")
+    assert "⚠ วันเสาร์ที่ 15 พ.ย. 2568 ไม่ใช่วันทำการ" in staff_th
+    [(_s, lead)] = mail_to(smtp_server, "lead@example.org")
+    assert "not a working day" not in lead  # the lead is not staff
+    html = next(m.message for m in smtp_server.messages if m.rcpt_tos[0] == "anna@example.org")
+    html_part = html.get_body(preferencelist=("html",))
+    assert html_part is not None
+    assert "is not a working day" in " ".join(str(html_part.get_content()).split())
+
+
+def test_a_meeting_on_a_working_day_is_not_flagged(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    use_registry(project, smtp_server, SUMMARY_MEETING)
+    run(project, "meeting-agendas", "2024-11-14")  # Fri 15 Nov 2024
+    [(_s, staff_en)] = mail_to(smtp_server, "anna@example.org")
+    assert "not a working day" not in staff_en
