@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 from conftest import Project, body_text
@@ -311,7 +310,7 @@ def test_an_expired_agreement_gets_no_anniversary(
 ) -> None:
     use_registry(project, smtp_server, EXPIRED)
     run(project, "anniversaries", "2025-03-30")
-    [(subject, text)] = mail_to(smtp_server, "lead@example.org")
+    [(_subject, text)] = mail_to(smtp_server, "lead@example.org")
     assert "Kobe" in text and "Nara" not in text
     items = {row[0] for row in db_rows(project, "SELECT DISTINCT item FROM notices")}
     assert items and all(item.startswith("kobe/") for item in items)
@@ -485,7 +484,9 @@ def test_fiscal_years_are_filled_in_meeting_and_deadline_titles(
     assert "Summary meeting FY2569, plans for FY2570" in text
     [(subject_th, text_th)] = mail_to(smtp_server, "staff@example.org")
     assert "ประชุมสรุปผล ปีงบประมาณ 2569 แผนปี 2570" in subject_th
-    invitation = next(m.message for m in smtp_server.messages if m.rcpt_tos[0] == "lead@example.org")
+    invitation = next(
+        m.message for m in smtp_server.messages if m.rcpt_tos[0] == "lead@example.org"
+    )
     ics = next(p for p in invitation.walk() if p.get_content_type() == "text/calendar")
     assert "FY2569" in ics.get_payload(decode=True).decode()
     assert "{" not in subject + text + subject_th + text_th

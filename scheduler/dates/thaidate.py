@@ -297,12 +297,11 @@ class WorkingCalendar:
                 if day.year != year:
                     continue
                 # Drop Labour Day (and its "in lieu" days) name by name: a day that is also
-                # another holiday stays closed under that holiday's name.
-                kept = [
-                    part
-                    for part, en in zip(_split_names(str(name)), _split_names(str(english[day])))
-                    if not en.startswith(_LABOUR_DAY_EN)
-                ]
+                # another holiday stays closed under that holiday's name. The package lists a
+                # day's names in the same order in every language (checked for 1914-2030); not
+                # strict, so that a future mismatch keeps the day closed rather than failing.
+                names = zip(_split_names(str(name)), _split_names(str(english[day])), strict=False)
+                kept = [part for part, en in names if not en.startswith(_LABOUR_DAY_EN)]
                 if kept:
                     cached[day] = _NAME_SEPARATOR.join(kept)
             self._names[key] = cached
