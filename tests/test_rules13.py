@@ -6,7 +6,7 @@ against the real SMTP server."""
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from conftest import Project, body_text
@@ -14,8 +14,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from smtpserver import SmtpTestServer
 
+from jobs import budget_deadlines
 from scheduler.dates.thaidate import WorkingCalendar
-from scheduler.planning import due_stage
+from scheduler.planning import JobSettings, PlanContext, due_stage
+from scheduler.registry.domain import BudgetDeadline, Contact, Recurrence, Registry
 
 CALENDAR = WorkingCalendar()
 
@@ -279,6 +281,25 @@ def test_the_stage_picked_is_the_latest_due_and_never_after_act_by(
         assert stage is None
     else:
         assert stage == min(due)  # the latest stage already due; missed ones are skipped
+
+
+@given(days, st.integers(-10, 70))
+def test_the_deadline_planner_stages_from_act_by_and_never_after_it(
+    due: date, offset: int
+) -> None:
+    staff = Contact("s", "Staff", "s@example.org")
+    start = datetime.combine(due, datetime.min.time())
+    deadline = BudgetDeadline("d", "Deadline", Recurrence(start))
+    registry = Registry(contacts={"s": staff}, budget_deadlines={"d": deadline})
+    as_of = due - timedelta(days=offset)
+    context = PlanContext(registry, as_of, JobSettings(), CALENDAR)
+    notices = budget_deadlines.plan(context)
+    act_by = CALENDAR.act_by(due)
+    expected = due_stage(act_by, as_of, JobSettings().deadline_lead_days)
+    assert [n.stage for n in notices] == ([] if expected is None else [expected])
+    for notice in notices:
+        assert as_of <= act_by and notice.occurrence == due
+        assert notice.context["act_by"] == act_by
 
 
 # -- expired agreements: no anniversary after expiry; listed for review once expired
