@@ -29,9 +29,13 @@ NAME = "anniversaries"
 def anniversaries_between(
     agreement: Agreement, start: dt.date, end: dt.date
 ) -> Iterator[tuple[dt.date, int]]:
-    """(date, years) of the agreement's anniversaries in [start, end], from the first."""
+    """(date, years) of the agreement's anniversaries in [start, end], from the first, and
+    none after its `expires_on` (SPEC "Stages": an expired agreement is listed for review
+    instead of celebrated)."""
     for year in range(max(start.year, agreement.signed_on.year + 1), end.year + 1):
         day = anniversary(agreement.signed_on, year)
+        if agreement.expires_on is not None and agreement.expires_on < day:
+            break
         if start <= day <= end:
             yield day, year - agreement.signed_on.year
 

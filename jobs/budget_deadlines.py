@@ -1,8 +1,9 @@
 """Budget deadlines: each occurrence of each deadline, staged by `lead_days`.
 
 Recipients: leads of the listed groups (every group when none is listed) and staff. A deadline
-on a weekend or Thai public holiday stays on its nominal date but is flagged with the last
-working day before it, which is when the papers really have to be in.
+on a day that is not a working day stays on its nominal date but is flagged with its act-by
+date, the last working day before it, which is when the papers really have to be in; the
+stages count back from the act-by date, and nothing is sent after it (SPEC "Stages").
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from jobs.common import day_off_view, fill_title
 from scheduler.dates.thaidate import WorkingCalendar, fiscal_year
 from scheduler.planning import (
     JobSpec,
@@ -25,10 +27,9 @@ from scheduler.registry.domain import BudgetDeadline, WorkingGroup
 
 NAME = "budget-deadlines"
 
-
-def fill_title(template: str, fy: int) -> str:
-    """`{fiscal_year}` and `{next_fiscal_year}` → the BE fiscal year of the date and the next."""
-    return template.replace("{fiscal_year}", str(fy)).replace("{next_fiscal_year}", str(fy + 1))
+# Longer than any run of closed days (Songkran with its weekend and substitutes is about a
+# week; a Cabinet bridge day can add a few more).
+_LONGEST_CLOSURE = dt.timedelta(days=31)
 
 
 def occurrence_view(
@@ -39,21 +40,20 @@ def occurrence_view(
 ) -> dict[str, Any]:
     """What the templates show of one deadline occurrence (also in meeting agendas)."""
     fy = fiscal_year(day)
-    working = calendar.is_working_day(day)
+    act_by = calendar.act_by(day)
     return {
         "deadline_id": deadline.id,
-        "title": fill_title(deadline.title, fy),
-        "title_th": fill_title(deadline.title_th or deadline.title, fy),
+        "title": fill_title(deadline.title, day),
+        "title_th": fill_title(deadline.title_th or deadline.title, day),
         "notes": deadline.notes,
         "date": day,
         "fiscal_year": fy,
         "groups": [g.name for g in listed_groups],
         "groups_th": [g.name_th or g.name for g in listed_groups],
-        "closed": not working,
-        "weekend": day.weekday() >= 5,
-        "holiday_en": calendar.holiday_name(day, "en"),
-        "holiday_th": calendar.holiday_name(day, "th"),
-        "last_working_day": None if working else calendar.last_working_day_before(day),
+        **day_off_view(day, calendar),
+        # The act-by date (SPEC "Stages"), shown only when it differs from the due date.
+        "last_working_day": None if act_by == day else act_by,
+        "act_by": act_by,
     }
 
 
@@ -64,6 +64,9 @@ def plan(ctx: PlanContext) -> list[Notice]:
     registry = ctx.registry
     lead_days = ctx.settings.deadline_lead_days
     start, end = search_window(ctx.as_of, lead_days)
+    # A due date may lie a few closed days past its act-by date, the date the stages count
+    # from: look that much further so that its first stage is not missed.
+    end += _LONGEST_CLOSURE
     staff = registry.staff()
     notices: list[Notice] = []
     for deadline in registry.budget_deadlines.values():
@@ -84,7 +87,9 @@ def plan(ctx: PlanContext) -> list[Notice]:
                 "told": recipients.names(),
             }
             item = f"{deadline.id}"
-            notices.extend(staged(ctx, NAME, item, day, lead_days, recipients, context))
+            notices.extend(
+                staged(ctx, NAME, item, day, lead_days, recipients, context, context["act_by"])
+            )
     return notices
 
 

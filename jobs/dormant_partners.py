@@ -1,10 +1,11 @@
-"""Dormant partners: no activity for `after_days` (counting from the first signing when there
-was never any activity).
+"""Dormant partners: no activity and no agreement signed for `after_days` (SPEC jobs table).
 
-The dormant spell starts at the last activity (or first signing) + `after_days`. The first run in
-the spell notifies the partner's group lead and staff; each recipient is reminded again once
-`repeat_days` have passed since their previous notice. A new activity ends the spell, and a later
-silence starts a new one (a new occurrence, so it notifies afresh).
+The silence begins at the latest activity or signing (`quiet_since`); that date is the item's
+occurrence, so changing `after_days` or `repeat_days` never restarts a spell's notices. The
+first run with the silence at least `after_days` long notifies the partner's group lead and
+staff; each recipient is reminded again once `repeat_days` have passed since their previous
+notice. A new activity or signing ends the spell, and a later silence starts a new one (a new
+occurrence, so it notifies afresh).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ NAME = "dormant-partners"
 
 
 def plan(ctx: PlanContext) -> list[Notice]:
-    """Notices for every partner dormant as of `ctx.as_of`: the occurrence is the spell's first
-    day, the stage the days into the spell (so each repeat has its own key). A recipient is
-    told at most once per `dormant_repeat_days`."""
+    """Notices for every partner dormant as of `ctx.as_of`: the occurrence is the day the
+    silence began (independent of the settings), the stage the days of silence (so each repeat
+    has its own key). A recipient is told at most once per `dormant_repeat_days`."""
     registry = ctx.registry
     after = ctx.settings.dormant_after_days
     repeat = ctx.settings.dormant_repeat_days
@@ -50,12 +51,12 @@ def plan(ctx: PlanContext) -> list[Notice]:
             "agreements": [(a.kind.value, a.signed_on) for a in partner.agreements],
             "told": recipients.names(),
         }
-        stage = (ctx.as_of - start).days  # days into the spell: one key per notice date
+        stage = (ctx.as_of - since).days  # days of silence: one key per notice date
         for recipient in recipients:
-            previous = ctx.history.get(partner.id, start, recipient.address)
+            previous = ctx.history.get(partner.id, since, recipient.address)
             if previous is not None and (ctx.as_of - previous.last_as_of).days < repeat:
                 continue
-            notices.append(Notice(NAME, partner.id, start, stage, recipient, context))
+            notices.append(Notice(NAME, partner.id, since, stage, recipient, context))
     return notices
 
 

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from jobs.anniversaries import anniversaries_between, anniversary_view
 from jobs.budget_deadlines import occurrence_view
-from jobs.common import partner_view
+from jobs.common import day_off_view, fill_title, partner_view
 from scheduler.dates.recurrence import parse_rule
 from scheduler.dates.thaidate import WorkingCalendar, years_between
 from scheduler.mail.invitation import Attendee, build_invitation, event_uid
@@ -40,6 +40,7 @@ from scheduler.planning import (
     staged,
 )
 from scheduler.registry.domain import (
+    Agreement,
     AgreementKind,
     Meeting,
     Partner,
@@ -193,7 +194,11 @@ def occurrence_context(
     organizer_name, organizer_email = parseaddr(sender)
     domain = organizer_email.rpartition("@")[2] or "sistercity.invalid"
     return {
-        "meeting": meeting_view(registry, meeting, starts_at, timezone),
+        # A meeting on a day the offices are closed is flagged to staff (SPEC jobs table).
+        "meeting": {
+            **meeting_view(registry, meeting, starts_at, timezone),
+            **day_off_view(starts_at.date(), calendar),
+        },
         "agenda": build_agenda(registry, meeting, as_of, settings, calendar),
         "invitation": {
             "uid": event_uid(meeting.id, starts_at.date(), domain),
@@ -211,8 +216,8 @@ def meeting_view(
     groups = registry.groups_or_all(meeting.working_groups)
     return {
         "id": meeting.id,
-        "title": meeting.title,
-        "title_th": meeting.title_th or meeting.title,
+        "title": fill_title(meeting.title, starts_at.date()),
+        "title_th": fill_title(meeting.title_th or meeting.title, starts_at.date()),
         "date": starts_at.date(),
         "starts_at": starts_at,  # local wall time in `timezone`, naive
         "ends_at": starts_at + dt.timedelta(minutes=meeting.duration_minutes),
@@ -239,17 +244,20 @@ def build_agenda(
     Sections: dormant partners; anniversaries and budget deadlines within
     [as_of, as_of + horizon_days]; agreements to review (LOI/friendship at least
     `loi_review_years` old and not followed by an MOU or sister-city agreement; agreements
-    expiring within the horizon); partners in countries with no consulate, handled through the
+    expiring within the horizon, or expired within the last `horizon_days` and not renewed);
+    partners in countries with no consulate, handled through the
     MFA; the roster of each group. A meeting of every group also covers partners in no group.
     """
     groups = registry.groups_or_all(meeting.working_groups)
     partners = _partners_of(registry, meeting, groups)
     until = as_of + dt.timedelta(days=settings.meeting_horizon_days)
+    since = as_of - dt.timedelta(days=settings.meeting_horizon_days)
     after = settings.dormant_after_days
     mfa = registry.contacts.get(registry.mfa_contact or "")
     return {
         "as_of": as_of,
         "until": until,
+        "since": since,
         "horizon_days": settings.meeting_horizon_days,
         "dormant_after_days": after,
         "loi_review_years": settings.loi_review_years,
@@ -257,7 +265,7 @@ def build_agenda(
         "anniversaries": anniversaries(registry, partners, as_of, until),
         "deadlines": deadlines(registry, {g.id for g in groups}, as_of, until, calendar),
         "review": agreements_to_review(registry, partners, as_of, settings.loi_review_years),
-        "expiring": expiring_agreements(registry, partners, as_of, until),
+        "expiring": expiring_agreements(registry, partners, as_of, until, since),
         "via_mfa": [partner_view(registry, p) for p in partners
                     if p.country not in registry.consulates],
         "mfa": {"name": mfa.name, "email": mfa.email} if mfa else None,
@@ -357,22 +365,32 @@ def agreements_to_review(
     return rows
 
 
+def _renewed(partner: Partner, agreement: Agreement, as_of: dt.date) -> bool:
+    """True when a later agreement with the partner was signed by `as_of`."""
+    return any(agreement.signed_on < a.signed_on <= as_of for a in partner.agreements)
+
+
 def expiring_agreements(
-    registry: Registry, partners: Iterable[Partner], start: dt.date, end: dt.date
+    registry: Registry, partners: Iterable[Partner], as_of: dt.date, end: dt.date, since: dt.date
 ) -> list[dict[str, Any]]:
-    """Agreements whose expiry date lies in [start, end], the soonest first."""
+    """Agreements to review for their expiry, the soonest first: those expiring in
+    [as_of, end], and those that expired in [since, as_of) with no later agreement signed with
+    that partner by `as_of` (SPEC jobs table, meeting-agendas). `expired` marks the latter."""
     rows: list[dict[str, Any]] = [
         {
             "partner": partner_view(registry, partner),
             "agreement_kind": agreement.kind.value,
             "signed_on": agreement.signed_on,
             "expires_on": agreement.expires_on,
-            "days_left": (agreement.expires_on - start).days,
+            "days_left": (agreement.expires_on - as_of).days,
+            "expired": agreement.expires_on < as_of,
             "local_party": agreement.local_party,
         }
         for partner in partners
         for agreement in partner.agreements
-        if agreement.expires_on is not None and start <= agreement.expires_on <= end
+        if agreement.expires_on is not None
+        and since <= agreement.expires_on <= end
+        and (agreement.expires_on >= as_of or not _renewed(partner, agreement, as_of))
     ]
     rows.sort(key=lambda r: (r["expires_on"], r["partner"]["name"]))
     return rows

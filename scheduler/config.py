@@ -111,6 +111,8 @@ class Settings:
     extra_holidays: tuple[dt.date, ...]
     schedule: Mapping[str, str]
     jobs: JobSettings = field(default_factory=JobSettings)
+    # Days the holidays package lists that offices do not take (SPEC "Working days").
+    extra_working_days: tuple[dt.date, ...] = ()
 
     @property
     def label(self) -> str:
@@ -233,6 +235,7 @@ def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) 
 
     no_dates: tuple[dt.date, ...] = ()
     extra = sched.value("extra_holidays", no_dates, check_dates, "a list of TOML dates")
+    open_days = sched.value("extra_working_days", no_dates, check_dates, "a list of TOML dates")
     sched.done()
 
     schedule = _parse_schedule(p, table.get("schedule"))
@@ -244,6 +247,7 @@ def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) 
         database_url=_resolve_db_url(base, url),
         data_files=tuple(_resolve(base, f) for f in files),
         email=email, smtp=smtp, timezone=tz, extra_holidays=extra, schedule=schedule, jobs=jobs,
+        extra_working_days=open_days,
     )
 
 

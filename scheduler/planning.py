@@ -184,12 +184,16 @@ def staged(
     lead_days: Sequence[int],
     recipients: Iterable[Recipient],
     context: Mapping[str, Any],
+    counted_from: dt.date | None = None,
 ) -> list[Notice]:
-    """Notices for one dated item under the stage rule."""
-    stage = due_stage(occurrence, ctx.as_of, lead_days)
+    """Notices for one dated item under the stage rule (SPEC "Stages"). The stages count back
+    from `counted_from` when given (a deadline's act-by date), else from `occurrence`, which
+    stays the item's key either way."""
+    target = occurrence if counted_from is None else counted_from
+    stage = due_stage(target, ctx.as_of, lead_days)
     if stage is None:
         return []
-    full = {**context, "stage": stage, "days_until": (occurrence - ctx.as_of).days}
+    full = {**context, "stage": stage, "days_until": (target - ctx.as_of).days}
     return [
         Notice(job, item, occurrence, stage, r, full)
         for r in recipients

@@ -61,6 +61,17 @@ _FY_FIRST_MONTH = 10
 _BABEL_LOCALES = {"th": "th", "en": "en"}
 _HOLIDAY_LANGUAGES = {"th": "th", "en": "en_US"}
 _SPECIAL_HOLIDAY_NAMES = {"th": "วันหยุดพิเศษ", "en": "Special holiday"}
+# National Labour Day (1 May) is a private-sector and bank holiday, not a government one:
+# offices are open (SPEC "Working days"), though the holidays package files it under PUBLIC.
+# Its substitute days are named "National Labor Day (in lieu)"; the English name is matched
+# because it is stable across package versions (the Thai one has varied in spacing).
+_LABOUR_DAY_EN = "National Labor Day"
+# How the holidays package joins several names that fall on one day.
+_NAME_SEPARATOR = "; "
+
+
+def _split_names(joined: str) -> list[str]:
+    return joined.split(_NAME_SEPARATOR)
 
 # ASCII digits only: Python's \d also matches other scripts' digits, and int() would happily
 # convert them. Thai digits (๐-๙) are translated first, on purpose; no other script is read.
@@ -307,17 +318,23 @@ class WorkingCalendar:
     the ``holidays`` package records them; `extra_holidays` ([scheduler] extra_holidays in
     config.toml) covers days it does not know yet, such as a bridge holiday announced late.
 
-    A working day is Monday to Friday and neither an official holiday (including substitution
-    days such as "Songkran Festival (in lieu)" and cabinet-declared bridge holidays, as far as
-    the ``holidays`` package knows them) nor one of ``extra_holidays``. The ``holidays`` data
-    for Thailand starts in 1914; earlier years have weekends only.
+    A working day (SPEC "Working days") is Monday to Friday and neither an official holiday
+    (including substitution days such as "Songkran Festival (in lieu)" and cabinet-declared
+    bridge holidays, as far as the ``holidays`` package knows them) nor one of
+    ``extra_holidays``; National Labour Day and its substitutes are working days (government
+    offices are open), and every day in ``extra_working_days`` ([scheduler] extra_working_days)
+    is one, whatever else is said of it. The ``holidays`` data for Thailand starts in 1914;
+    earlier years have weekends only.
 
     Holiday data is computed lazily one year at a time and cached; instances are meant to be
     long-lived. They are not safe for concurrent first use of a year from several threads.
     """
 
-    def __init__(self, extra_holidays: Iterable[date] = ()) -> None:
+    def __init__(
+        self, extra_holidays: Iterable[date] = (), extra_working_days: Iterable[date] = ()
+    ) -> None:
         self._extra: frozenset[date] = frozenset(extra_holidays)
+        self._open: frozenset[date] = frozenset(extra_working_days)
         # One holidays object per language; it expands to new years on demand.
         # country_holidays("TH") builds the same object as holidays.TH(...), but holidays.TH is
         # registered at runtime and its constructor is untyped, so mypy --strict rejects it.
@@ -340,7 +357,20 @@ class WorkingCalendar:
             source = self._sources[lang]
             # Looking up any date of the year makes the holidays object populate that year.
             source.get(date(year, 1, 1))
-            cached = {day: str(name) for day, name in source.items() if day.year == year}
+            english = self._sources["en"]
+            english.get(date(year, 1, 1))
+            cached = {}
+            for day, name in source.items():
+                if day.year != year:
+                    continue
+                # Drop Labour Day (and its "in lieu" days) name by name: a day that is also
+                # another holiday stays closed under that holiday's name. The package lists a
+                # day's names in the same order in every language (checked for 1914-2030); not
+                # strict, so that a future mismatch keeps the day closed rather than failing.
+                names = zip(_split_names(str(name)), _split_names(str(english[day])), strict=False)
+                kept = [part for part, en in names if not en.startswith(_LABOUR_DAY_EN)]
+                if kept:
+                    cached[day] = _NAME_SEPARATOR.join(kept)
             self._names[key] = cached
         return cached
 
@@ -348,15 +378,23 @@ class WorkingCalendar:
         closed = self._closed.get(year)
         if closed is None:
             # Holiday dates do not depend on the language; Thai is the reference data.
-            closed = frozenset(self._year_names("th", year)) | {
-                d for d in self._extra if d.year == year
-            }
+            closed = (
+                frozenset(self._year_names("th", year)) | {d for d in self._extra if d.year == year}
+            ) - self._open
             self._closed[year] = closed
         return closed
 
     def is_working_day(self, d: date) -> bool:
-        """Return True if ``d`` is Monday-Friday and neither an official nor an extra holiday."""
-        return d.weekday() < 5 and d not in self._closed_days(d.year)
+        """Return True if ``d`` is in ``extra_working_days``, or is Monday-Friday and neither
+        an official nor an extra holiday (SPEC "Working days")."""
+        return d in self._open or (d.weekday() < 5 and d not in self._closed_days(d.year))
+
+    def act_by(self, due: date) -> date:
+        """Return the last working day on or before ``due`` (``due`` itself when it is one).
+
+        SPEC "Stages": a deadline's act-by date. Raises ``ValueError`` when there is none.
+        """
+        return due if self.is_working_day(due) else self.last_working_day_before(due)
 
     def holiday_name(self, d: date, lang: str) -> str | None:
         """Return why a weekday is not a working day, in Thai (``"th"``) or English (``"en"``).
@@ -367,7 +405,7 @@ class WorkingCalendar:
         raises ``ValueError``.
         """
         _check_lang(lang)
-        if d.weekday() >= 5:
+        if d.weekday() >= 5 or d in self._open:
             return None
         name = self._year_names(lang, d.year).get(d)
         if name is None and d in self._extra:

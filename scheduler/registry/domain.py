@@ -140,9 +140,13 @@ class Partner:
 # -- the dormancy rule: read by the dormant-partners job, meeting agendas, `partners` and the
 # spreadsheet export, so it lives with the partner rather than in any one of them.
 def quiet_since(partner: Partner, as_of: dt.date) -> dt.date | None:
-    """The date silence is counted from: last activity on or before `as_of`, else first
-    signing; None when the partner has neither (such a partner is never dormant)."""
-    return partner.last_activity_on(as_of) or partner.first_signed_on()
+    """The date silence is counted from (SPEC jobs table, dormant-partners): the latest
+    activity or agreement signing on or before `as_of` (a new signing is life too); None when
+    the partner has neither by then (such a partner is not dormant)."""
+    signings = (a.signed_on for a in partner.agreements if a.signed_on <= as_of)
+    latest_signing = max(signings, default=None)
+    candidates = [d for d in (partner.last_activity_on(as_of), latest_signing) if d is not None]
+    return max(candidates, default=None)
 
 
 def spell_start(partner: Partner, as_of: dt.date, after_days: int) -> dt.date | None:

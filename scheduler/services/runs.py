@@ -60,7 +60,7 @@ class Runner:
             timezone=settings.timezone,
             templates_dir=settings.email.templates_dir,
         )
-        self.calendar = WorkingCalendar(settings.extra_holidays)
+        self.calendar = WorkingCalendar(settings.extra_holidays, settings.extra_working_days)
 
     def registry(self) -> Registry:
         """A snapshot of the whole registry (one read transaction)."""
