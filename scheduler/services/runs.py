@@ -22,6 +22,7 @@ from jobs import job_spec
 from scheduler.config import Settings
 from scheduler.dates.thaidate import WorkingCalendar
 from scheduler.db.database import Database
+from scheduler.db.lease import Fence
 from scheduler.db.models import RunRow
 from scheduler.mail.delivery import DeliveryReport
 from scheduler.mail.outbox import Draft, draft_messages, load_history, queue_drafts
@@ -50,11 +51,14 @@ class JobResult:
 
 class Runner:
     """Plans, renders and queues jobs against one database with one settings; holds the
-    template renderer and the working calendar so that several jobs share them."""
+    template renderer and the working calendar so that several jobs share them. `fence`: the
+    daemon leader's term, checked by every run row it writes (None outside a daemon)."""
 
-    def __init__(self, db: Database, settings: Settings, *, renderer: Renderer | None = None):
+    def __init__(self, db: Database, settings: Settings, *, renderer: Renderer | None = None,
+                 fence: Fence | None = None):
         self.db = db
         self.settings = settings
+        self.fence = fence
         self.renderer = renderer or Renderer(
             sender=settings.email.sender,
             timezone=settings.timezone,
@@ -111,7 +115,7 @@ class Runner:
                     on_draft(draft)
             result.notices = len(notices)
             return result
-        with self.db.write(lock=f"plan:{job}") as session:
+        with self.db.write(lock=f"plan:{job}", fence=self.fence) as session:
             history = load_history(session, job, since)
             notices = spec.plan(self.context(registry, as_of, history))
             drafts = draft_messages(
@@ -143,7 +147,7 @@ class Runner:
     ) -> None:
         """Record a run of `job` that failed before queuing anything (`error` cut to 4000
         characters); `now` in UTC."""
-        with self.db.write() as session:
+        with self.db.write(fence=self.fence) as session:
             session.add(
                 RunRow(
                     job=job,
@@ -172,7 +176,7 @@ class Runner:
             values["sent"] = sent
         if failed is not None:
             values["failed"] = failed
-        with self.db.write() as session:
+        with self.db.write(fence=self.fence) as session:
             session.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
 
     def run_jobs(
