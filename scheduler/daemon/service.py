@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from jobs import JOB_NAMES
 from scheduler.config import Settings
-from scheduler.daemon.children import run_job_in_child
+from scheduler.daemon.children import JobChild, JobStopped, JobTimeout
 from scheduler.daemon.leadership import Leadership, daemon_id
 from scheduler.daemon.schedule import Schedule
 from scheduler.daemon.trouble import Complaints, first_line
@@ -141,6 +141,7 @@ class Daemon:
         self._fenced = threading.Event()  # a write failed its fence: another daemon leads
         self._work = threading.Lock()  # job runs and delivery rounds, one at a time
         self._delivery: Delivery | None = None
+        self._child: JobChild | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next_heartbeat: dt.datetime | None = None
         self._next_poll: dt.datetime | None = None
@@ -301,12 +302,27 @@ class Daemon:
     def _run_job(self, job: str, as_of: dt.date, now: dt.datetime,
                  trigger: Trigger) -> JobOutcome:
         outcome = JobOutcome(job, as_of, trigger)
+        child = self._child = JobChild.start(self.settings, job, as_of, now,
+                                             fence=self.leadership.fence)
+        if self.stopping:  # a stop that came while the child was starting
+            child.stop()
         try:
-            outcome.result = run_job_in_child(self.settings, job, as_of, now,
-                                              fence=self.leadership.fence)
+            outcome.result = child.result(self.settings.job_timeout_seconds)
         except Fenced as exc:
             outcome.error = str(exc)
             self._lost(exc)
+            return outcome
+        except JobStopped as exc:
+            outcome.error = str(exc)
+            log.info("job=%s as_of=%s trigger=%s %s", job, as_of.isoformat(), trigger.value, exc)
+            return outcome
+        except JobTimeout as exc:
+            # Stopped and recorded as failed; delivery and the other jobs go on (SPEC
+            # "Delivery"). The traceback would only show where we waited.
+            outcome.error = str(exc)
+            log.error("job=%s as_of=%s trigger=%s failed (runs again at its next slot): %s",
+                      job, as_of.isoformat(), trigger.value, exc)
+            self._record_failure(job, as_of, now, outcome.error)
             return outcome
         except Exception as exc:
             # Logged once, with the traceback; recorded as a failed run; the job runs again at
@@ -314,14 +330,18 @@ class Daemon:
             outcome.error = first_line(exc)
             log.error("job=%s as_of=%s trigger=%s failed (runs again at its next slot): %s",
                       job, as_of.isoformat(), trigger.value, outcome.error, exc_info=True)
-            try:
-                self.runner.record_failure(job, as_of, now, traceback.format_exc(),
-                                           trigger="daemon")
-            except Fenced as fenced:
-                self._lost(fenced)
-            except SQLAlchemyError as record_exc:
-                log.error("could not record the failure of %s: %s", job, first_line(record_exc))
+            self._record_failure(job, as_of, now, traceback.format_exc())
+        finally:
+            self._child = None
         return outcome
+
+    def _record_failure(self, job: str, as_of: dt.date, now: dt.datetime, error: str) -> None:
+        try:
+            self.runner.record_failure(job, as_of, now, error, trigger="daemon")
+        except Fenced as fenced:
+            self._lost(fenced)
+        except SQLAlchemyError as exc:
+            log.error("could not record the failure of %s: %s", job, first_line(exc))
 
     def _deliver_for(self, outcomes: list[JobOutcome], now: dt.datetime) -> None:
         report = self._deliver(now)
@@ -373,6 +393,9 @@ class Daemon:
         """Start no new work; let the messages in flight finish. Safe from a signal handler
         and from any thread."""
         self._stopping.set()
+        child = self._child
+        if child is not None:  # a job run is not mail in flight: it runs again at the next start
+            child.stop()
         delivery, loop = self._delivery, self._loop
         if delivery is not None and loop is not None:
             with contextlib.suppress(RuntimeError):  # the round just ended
