@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from smtpserver import SmtpTestServer, running_smtp_server
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from jobs import JOB_NAMES
 from scheduler.config import load_settings
@@ -544,17 +544,43 @@ def test_daemon_process(tmp_path: Path, server: SmtpTestServer,
     assert again.wait() == 0
 
 
+def large_registry(root: Path, server: SmtpTestServer, **config: Any) -> None:
+    """bench/gen_dataset.py's 10,000 partners, loaded (planning a job takes seconds)."""
+    subprocess.run([sys.executable, str(REPO / "bench" / "gen_dataset.py"),
+                    str(root / "data.toml")], check=True, capture_output=True, timeout=PATIENCE)
+    write_config(root, server, **config)
+    loaded = sistercity(root, "init", timeout=PATIENCE)
+    assert loaded.returncode == 0, loaded.stderr
+
+
+def test_run_is_bounded_by_the_job_time_limit(tmp_path: Path, server: SmtpTestServer) -> None:
+    """`sistercity run` past scheduler.job_timeout_seconds: each job stopped, recorded as
+    failed and named on stderr; the next job still runs; exit status 1."""
+    large_registry(tmp_path, server, job_timeout_seconds=0.5)
+    result = sistercity(tmp_path, "run", "anniversaries", "meeting-agendas", timeout=PATIENCE)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for job in ("anniversaries", "meeting-agendas"):
+        assert (f"sistercity: job {job} did not finish within 0.5 s "
+                "(scheduler.job_timeout_seconds)") in result.stderr
+    db = Database(f"sqlite:///{tmp_path / 'var' / 'sistercity.db'}")
+    try:
+        with db.read() as session:
+            runs = session.execute(select(RunRow.job, RunRow.outcome, RunRow.trigger)).all()
+            queued = session.scalar(select(func.count()).select_from(MessageRow))
+    finally:
+        db.dispose()
+    assert sorted(runs) == [("anniversaries", "error", "manual"),
+                            ("meeting-agendas", "error", "manual")]
+    assert queued == 0 and server.messages == []
+
+
 def test_no_job_child_outlives_the_daemon(tmp_path: Path, server: SmtpTestServer,
                                           daemons: list[DaemonProcess]) -> None:
     """A registry of 10,000 partners keeps a job's child busy for seconds. SIGTERM ends it at
     once (a job run is not mail in flight); SIGKILL of the daemon takes it down too. Either
     way nothing it planned is written (it runs again at the next start)."""
-    subprocess.run([sys.executable, str(REPO / "bench" / "gen_dataset.py"),
-                    str(tmp_path / "data.toml")], check=True, capture_output=True,
-                   timeout=PATIENCE)
-    write_config(tmp_path, server)
-    loaded = sistercity(tmp_path, "init", timeout=PATIENCE)
-    assert loaded.returncode == 0, loaded.stderr
+    large_registry(tmp_path, server)
 
     first = DaemonProcess.start(tmp_path, "first")
     daemons.append(first)

@@ -27,21 +27,11 @@ from scheduler import logs
 from scheduler.config import Settings
 from scheduler.db.lease import Fence
 from scheduler.registry.bootstrap import open_database
-from scheduler.services.runs import JobResult, Runner
+from scheduler.services.runs import JobResult, JobTimeout, Runner
 
 # After SIGTERM, how long a child may take to go before it is killed (seconds).
 TERMINATE_GRACE_SECONDS = 5.0
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-class JobTimeout(Exception):
-    """A job run went past scheduler.job_timeout_seconds and was stopped."""
-
-    def __init__(self, job: str, seconds: float) -> None:
-        super().__init__(f"job {job} did not finish within {seconds:g} s "
-                         "(scheduler.job_timeout_seconds): stopped, nothing it planned was queued")
-        self.job = job
-        self.seconds = seconds
 
 
 class JobStopped(Exception):

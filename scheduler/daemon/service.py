@@ -33,7 +33,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from jobs import JOB_NAMES
 from scheduler.config import Settings
-from scheduler.daemon.children import JobChild, JobStopped, JobTimeout
+from scheduler.daemon.children import JobChild, JobStopped
 from scheduler.daemon.leadership import Leadership, daemon_id
 from scheduler.daemon.schedule import Schedule
 from scheduler.daemon.trouble import Complaints, first_line
@@ -42,7 +42,7 @@ from scheduler.db.lease import Fenced
 from scheduler.db.models import DaemonRow
 from scheduler.mail.delivery import Clock, Delivery, DeliveryReport, utcnow
 from scheduler.mail.transports import Transport, make_transport
-from scheduler.services.runs import JobResult, Runner
+from scheduler.services.runs import JobResult, JobTimeout, Runner
 
 log = logging.getLogger("sistercity.daemon")
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 from sqlalchemy import update
 
@@ -47,6 +50,41 @@ class JobResult:
     messages: int = 0
     message_ids: list[int] = field(default_factory=list)
     run_id: int | None = None
+    error: str | None = None  # the run was stopped (JobTimeout) and recorded as failed
+
+
+class JobTimeout(Exception):
+    """A job run went past scheduler.job_timeout_seconds and was stopped (SPEC "Delivery")."""
+
+    def __init__(self, job: str, seconds: float) -> None:
+        super().__init__(f"job {job} did not finish within {seconds:g} s "
+                         "(scheduler.job_timeout_seconds): stopped, nothing it planned was queued")
+        self.job = job
+        self.seconds = seconds
+
+    def __reduce__(self) -> tuple[type[JobTimeout], tuple[str, float]]:
+        return (JobTimeout, (self.job, self.seconds))
+
+
+@contextmanager
+def time_limit(seconds: float, job: str) -> Iterator[None]:
+    """Raise JobTimeout in the block once it has run `seconds` (wall time), by SIGALRM: on
+    the main thread only, where a command runs (elsewhere the block is not bounded; the daemon
+    bounds its runs with a child process). An interrupted write transaction rolls back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: FrameType | None) -> None:
+        raise JobTimeout(job, seconds)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class Runner:
@@ -229,11 +267,24 @@ def queue_jobs(
     runner: Runner, jobs: Sequence[str], as_of: dt.date, *, now: dt.datetime
 ) -> tuple[JobResult, ...]:
     """Plan and queue `jobs` (valid names) as of `as_of` (local date), one run row each;
-    `now` (UTC) stamps the runs and messages. ConfigError for a broken template, before
-    anything is queued."""
+    `now` (UTC) stamps the runs and messages. Each job is bounded by
+    scheduler.job_timeout_seconds: past it, it is stopped, logged and recorded as failed (its
+    result carries the `error`), and the next job goes on. ConfigError for a broken template,
+    before anything is queued."""
     runner.renderer.check(jobs)
+    limit = runner.settings.job_timeout_seconds
+    results: list[JobResult] = []
     with no_cyclic_gc():
-        return tuple(runner.run_jobs(jobs, as_of, now=now))
+        registry = runner.registry()
+        for job in jobs:
+            try:
+                with time_limit(limit, job):
+                    results.append(runner.run_job(job, as_of, now=now, registry=registry))
+            except JobTimeout as exc:
+                log.error("job=%s as_of=%s failed: %s", job, as_of.isoformat(), exc)
+                runner.record_failure(job, as_of, now, str(exc), trigger="manual")
+                results.append(JobResult(job, as_of, error=str(exc)))
+    return tuple(results)
 
 
 def deliver_queued(
