@@ -553,6 +553,20 @@ def large_registry(root: Path, server: SmtpTestServer, **config: Any) -> None:
     assert loaded.returncode == 0, loaded.stderr
 
 
+@pytest.mark.parametrize("value", ["0", "-5", "1e9", '"600"', "true", "nan"])
+def test_the_job_time_limit_is_bounded(tmp_path: Path, server: SmtpTestServer,
+                                       value: str) -> None:
+    write_dataset(tmp_path / "data.toml", deadlines={})
+    config = write_config(tmp_path, server)
+    config.write_text(config.read_text(encoding="utf-8") + f"job_timeout_seconds = {value}\n",
+                      encoding="utf-8")
+    result = sistercity(tmp_path, "status")
+    assert result.returncode == 2, result.stderr
+    assert "scheduler.job_timeout_seconds: expected a number of seconds from 0.1 to 86400" \
+        in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_run_is_bounded_by_the_job_time_limit(tmp_path: Path, server: SmtpTestServer) -> None:
     """`sistercity run` past scheduler.job_timeout_seconds: each job stopped, recorded as
     failed and named on stderr; the next job still runs; exit status 1."""

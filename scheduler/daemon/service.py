@@ -55,7 +55,7 @@ class Timing:
     """How often the daemon does what. The defaults suit production; tests shorten them."""
 
     heartbeat_seconds: float = 10.0  # DaemonRow.heartbeat_at; `status` trusts one < 90 s old
-    poll_seconds: float = 5.0  # a standby tries the lock this often (takeover well under 30 s)
+    poll_seconds: float = 5.0  # a standby tries the lease this often (takeover within 20 s)
     delivery_seconds: float = 20.0  # the delivery tick (back-off is 60 s and more)
     stop_timeout_seconds: float = 45.0  # wait for work in flight at stop (systemd gives 60)
     misfire_grace_seconds: int = 3600  # a slot missed by less than this still runs, once
