@@ -113,6 +113,7 @@ class Settings:
     jobs: JobSettings = field(default_factory=JobSettings)
     # Days the holidays package lists that offices do not take (SPEC "Working days").
     extra_working_days: tuple[dt.date, ...] = ()
+    job_timeout_seconds: float = 600.0  # a job run past this is stopped (SPEC "Delivery")
 
     @property
     def label(self) -> str:
@@ -236,6 +237,9 @@ def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) 
     no_dates: tuple[dt.date, ...] = ()
     extra = sched.value("extra_holidays", no_dates, check_dates, "a list of TOML dates")
     open_days = sched.value("extra_working_days", no_dates, check_dates, "a list of TOML dates")
+    job_timeout = sched.value("job_timeout_seconds", 600.0, _check_job_timeout,
+                              f"a number of seconds from {JOB_TIMEOUT_RANGE[0]} to "
+                              f"{JOB_TIMEOUT_RANGE[1]:.0f}")
     sched.done()
 
     schedule = _parse_schedule(p, table.get("schedule"))
@@ -248,7 +252,21 @@ def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) 
         data_files=tuple(_resolve(base, f) for f in files),
         email=email, smtp=smtp, timezone=tz, extra_holidays=extra, schedule=schedule, jobs=jobs,
         extra_working_days=open_days,
+        job_timeout_seconds=job_timeout,
     )
+
+
+# scheduler.job_timeout_seconds: below a second only for tests; a day at most (a run that long
+# is stuck, and a bigger number would overflow the waits that use it).
+JOB_TIMEOUT_RANGE = (0.1, 86_400.0)
+
+
+def _check_job_timeout(v: Any) -> float | None:
+    """A number of seconds within JOB_TIMEOUT_RANGE (booleans are not numbers here)."""
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    low, high = JOB_TIMEOUT_RANGE
+    return float(v) if low <= v <= high else None
 
 
 def _parse_email(p: Problems, raw: Any, base: Path) -> EmailSettings:

@@ -26,8 +26,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from smtpserver import SmtpTestServer, running_smtp_server
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from jobs import JOB_NAMES
 from scheduler.config import load_settings
 from scheduler.daemon import schedule
 from scheduler.daemon.leadership import DaemonError, open_leadership
@@ -36,6 +37,7 @@ from scheduler.daemon.service import Change, Daemon, Timing
 from scheduler.db.database import Database
 from scheduler.db.models import DaemonRow, MessageRow, RunRow
 from scheduler.registry.bootstrap import open_database
+from scheduler.services.runs import Runner
 from scheduler.services.status import active_daemon
 
 TZ = ZoneInfo("Asia/Bangkok")
@@ -48,6 +50,7 @@ FAST_ENV = {
     "SISTERCITY_DAEMON_HEARTBEAT_SECONDS": "0.5",
     "SISTERCITY_DAEMON_POLL_SECONDS": "0.25",
     "SISTERCITY_DAEMON_DELIVERY_SECONDS": "1",
+    "SISTERCITY_DAEMON_LEASE_SECONDS": "5",  # production: 15
     "SISTERCITY_DAEMON_STOP_TIMEOUT_SECONDS": "60",  # a stop on a busy machine is slow too
 }
 
@@ -83,7 +86,8 @@ def write_dataset(path: Path, *, deadlines: dict[str, dt.date], people: bool = T
 
 
 def write_config(root: Path, server: SmtpTestServer, *, database_url: str | None = None,
-                 templates_dir: Path | None = None, retry_initial_seconds: int = 60) -> Path:
+                 templates_dir: Path | None = None, retry_initial_seconds: int = 60,
+                 job_timeout_seconds: float | None = None) -> Path:
     """config.toml in `root`: SQLite in root/var (or `database_url`), data.toml, SMTP to
     `server`."""
     lines = [
@@ -106,6 +110,8 @@ def write_config(root: Path, server: SmtpTestServer, *, database_url: str | None
         "[scheduler]",
         'timezone = "Asia/Bangkok"',
     ]
+    if job_timeout_seconds is not None:
+        lines.append(f"job_timeout_seconds = {job_timeout_seconds}")
     config = root / "config.toml"
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return config
@@ -124,6 +130,32 @@ def sistercity(root: Path, *args: str, timeout: float = 60) -> subprocess.Comple
         [sys.executable, "-m", "scheduler", "--config", str(root / "config.toml"), *args],
         cwd=root, env=subprocess_env(), capture_output=True, text=True, timeout=timeout,
     )
+
+
+def job_children(parent: int) -> list[int]:
+    """Pids of the living job processes (spawned interpreters) whose parent is `parent`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == parent and state != "Z" and b"spawn_main" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie waiting for its new parent to reap it is dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = PATIENCE,
@@ -378,6 +410,46 @@ def test_a_failing_job_is_logged_recorded_and_retried(
         db.dispose()
 
 
+def test_a_job_past_its_time_limit_is_stopped_and_delivery_goes_on(
+    tmp_path: Path, server: SmtpTestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """scheduler.job_timeout_seconds = 0.1: no spawned interpreter even starts that fast, so
+    every job run goes past it. Each is stopped, logged and recorded as failed; the next job
+    still runs, the message queued earlier is still delivered, and no child is left."""
+    write_dataset(tmp_path / "data.toml", deadlines={"plan": dt.date(2030, 1, 12)})
+    settings = load_settings(str(write_config(tmp_path, server, job_timeout_seconds=0.1)))
+    assert settings.job_timeout_seconds == 0.1
+    db = open_database(settings)
+    daemon = Daemon(db, settings, open_leadership(settings))
+    try:
+        # Queued earlier (by `sistercity run`, say), not sent yet.
+        queued = Runner(db, settings).run_job("budget-deadlines", dt.date(2030, 1, 5),
+                                              now=SATURDAY)
+        assert queued.messages == 1
+        daemon.register(SATURDAY)
+        assert daemon.step(SATURDAY) is Change.PROMOTED
+        outcomes = daemon.catch_up(SATURDAY)
+        assert [o.job for o in outcomes] == list(JOB_NAMES)
+        for outcome in outcomes:
+            assert outcome.result is None and outcome.error is not None
+            assert "did not finish within 0.1 s" in outcome.error
+        assert [m.rcpt_tos for m in server.messages] == [("lead@example.org",)]
+        with db.read() as session:
+            runs = session.execute(select(RunRow.job, RunRow.outcome, RunRow.error)
+                                   .where(RunRow.trigger == "daemon")).all()
+            states = list(session.scalars(select(MessageRow.state)))
+        assert sorted(r.job for r in runs) == sorted(JOB_NAMES)
+        assert all(r.outcome == "error" and "job_timeout_seconds" in (r.error or "")
+                   for r in runs)
+        assert states == ["sent"]
+        failures = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert len(failures) == 4 and all("did not finish within 0.1 s" in f for f in failures)
+        assert job_children(os.getpid()) == []
+    finally:
+        daemon.close(SATURDAY)
+        db.dispose()
+
+
 def test_the_control_loop_one_tick_at_a_time(setup: Setup, server: SmtpTestServer) -> None:
     """The loop's wiring with an explicit clock and a scheduler that never starts: promotion
     installs the catch-up pass, the cron jobs and the delivery tick; running the catch-up job
@@ -470,6 +542,81 @@ def test_daemon_process(tmp_path: Path, server: SmtpTestServer,
     assert len(server.messages) == 1
     again.signal(signal.SIGINT)
     assert again.wait() == 0
+
+
+def large_registry(root: Path, server: SmtpTestServer, **config: Any) -> None:
+    """bench/gen_dataset.py's 10,000 partners, loaded (planning a job takes seconds)."""
+    subprocess.run([sys.executable, str(REPO / "bench" / "gen_dataset.py"),
+                    str(root / "data.toml")], check=True, capture_output=True, timeout=PATIENCE)
+    write_config(root, server, **config)
+    loaded = sistercity(root, "init", timeout=PATIENCE)
+    assert loaded.returncode == 0, loaded.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1e9", '"600"', "true", "nan"])
+def test_the_job_time_limit_is_bounded(tmp_path: Path, server: SmtpTestServer,
+                                       value: str) -> None:
+    write_dataset(tmp_path / "data.toml", deadlines={})
+    config = write_config(tmp_path, server)
+    config.write_text(config.read_text(encoding="utf-8") + f"job_timeout_seconds = {value}\n",
+                      encoding="utf-8")
+    result = sistercity(tmp_path, "status")
+    assert result.returncode == 2, result.stderr
+    assert "scheduler.job_timeout_seconds: expected a number of seconds from 0.1 to 86400" \
+        in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_run_is_bounded_by_the_job_time_limit(tmp_path: Path, server: SmtpTestServer) -> None:
+    """`sistercity run` past scheduler.job_timeout_seconds: each job stopped, recorded as
+    failed and named on stderr; the next job still runs; exit status 1."""
+    large_registry(tmp_path, server, job_timeout_seconds=0.5)
+    result = sistercity(tmp_path, "run", "anniversaries", "meeting-agendas", timeout=PATIENCE)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for job in ("anniversaries", "meeting-agendas"):
+        assert (f"sistercity: job {job} did not finish within 0.5 s "
+                "(scheduler.job_timeout_seconds)") in result.stderr
+    db = Database(f"sqlite:///{tmp_path / 'var' / 'sistercity.db'}")
+    try:
+        with db.read() as session:
+            runs = session.execute(select(RunRow.job, RunRow.outcome, RunRow.trigger)).all()
+            queued = session.scalar(select(func.count()).select_from(MessageRow))
+    finally:
+        db.dispose()
+    assert sorted(runs) == [("anniversaries", "error", "manual"),
+                            ("meeting-agendas", "error", "manual")]
+    assert queued == 0 and server.messages == []
+
+
+def test_no_job_child_outlives_the_daemon(tmp_path: Path, server: SmtpTestServer,
+                                          daemons: list[DaemonProcess]) -> None:
+    """A registry of 10,000 partners keeps a job's child busy for seconds. SIGTERM ends it at
+    once (a job run is not mail in flight); SIGKILL of the daemon takes it down too. Either
+    way nothing it planned is written (it runs again at the next start)."""
+    large_registry(tmp_path, server)
+
+    first = DaemonProcess.start(tmp_path, "first")
+    daemons.append(first)
+    child = wait_until(lambda: job_children(first.pid), interval=0.02)[0]
+    first.signal(signal.SIGTERM)
+    assert first.wait() == 0
+    assert not alive(child)
+    assert "job=anniversaries as_of=" in first.log and "stopped with the daemon" in first.log
+
+    second = DaemonProcess.start(tmp_path, "second")
+    daemons.append(second)
+    child = wait_until(lambda: job_children(second.pid), interval=0.02)[0]
+    second.signal(signal.SIGKILL)
+    assert second.wait() == -signal.SIGKILL
+    wait_until(lambda: not alive(child))
+    db = Database(f"sqlite:///{tmp_path / 'var' / 'sistercity.db'}")
+    try:
+        with db.read() as session:
+            assert list(session.scalars(select(RunRow.job))) == []
+    finally:
+        db.dispose()
+    assert server.messages == []
 
 
 def test_stop_lets_the_message_in_flight_finish(tmp_path: Path, server: SmtpTestServer,

@@ -37,10 +37,12 @@ def _timing_option(name: str, env: str, default: float, text: str) -> Callable[[
                 "How often a standby daemon tries to become the active one.")
 @_timing_option("--delivery-seconds", "SISTERCITY_DAEMON_DELIVERY_SECONDS", 20.0,
                 "How often queued messages are sent as their back-off comes due.")
+@_timing_option("--lease-seconds", "SISTERCITY_DAEMON_LEASE_SECONDS", 15.0,
+                "PostgreSQL: a leader that has not renewed its lease for this long is replaced.")
 @_timing_option("--stop-timeout", "SISTERCITY_DAEMON_STOP_TIMEOUT_SECONDS", 45.0,
                 "How long a stop waits for the messages in flight.")
 def daemon(heartbeat_seconds: float, poll_seconds: float, delivery_seconds: float,
-           stop_timeout: float) -> None:
+           lease_seconds: float, stop_timeout: float) -> None:
     """Run the schedule until SIGTERM/SIGINT, then exit 0 after the messages in flight.
 
     On start, and whenever it becomes the active daemon, it runs every job once as of today
@@ -50,6 +52,7 @@ def daemon(heartbeat_seconds: float, poll_seconds: float, delivery_seconds: floa
     """
     # Imported here, not at the top: `sistercity --help` need not load APScheduler.
     from jobs import JOB_NAMES
+    from scheduler.cli.common import fail
     from scheduler.daemon.leadership import open_leadership
     from scheduler.daemon.loop import serve
     from scheduler.daemon.service import Daemon, Timing
@@ -59,7 +62,11 @@ def daemon(heartbeat_seconds: float, poll_seconds: float, delivery_seconds: floa
     settings = c.settings
     timing = Timing(heartbeat_seconds=heartbeat_seconds, poll_seconds=poll_seconds,
                     delivery_seconds=delivery_seconds, stop_timeout_seconds=stop_timeout)
-    leadership = open_leadership(settings)  # SQLite: taken now, before the database is touched
+    if lease_seconds <= 2 * min(heartbeat_seconds, poll_seconds):
+        fail("--lease-seconds must be more than twice the heartbeat and poll interval: a "
+             "lease renewed that seldom would run out under its own holder")
+    # SQLite: taken now, before the database is touched
+    leadership = open_leadership(settings, lease_seconds=lease_seconds)
     try:
         db = c.database()
         worker = Daemon(db, settings, leadership, timing=timing)

@@ -2,7 +2,9 @@
 scheduler.services.outbox). Parse, call, print.
 
 Exit status: 0 done; 1 done, but messages this command queued or attempted are still pending
-or failed (the rule is `scheduler.services.outbox.any_waiting`). Only click and
+or failed (the rule is `scheduler.services.outbox.any_waiting`), or a job went past
+`scheduler.job_timeout_seconds` (stopped, recorded as failed, named on stderr; the other jobs and
+delivery went on, as in the daemon). Only click and
 scheduler.cli.common are imported at load time, so that `sistercity --help` stays fast.
 """
 
@@ -59,7 +61,10 @@ def run(c: Context, jobs: tuple[str, ...], as_of: dt.date | None, dry_run: bool)
     with progress_bar(sum(len(r.message_ids) for r in results)) as advance:
         outcome = runs.deliver_queued(runner, results, clock=utcnow, progress=advance)
     _print_summary(outcome)
-    sys.exit(1 if outcome.waiting else 0)
+    stopped = [r.error for r in results if r.error]
+    for error in stopped:
+        click.echo(f"sistercity: {error}; recorded as failed", err=True)
+    sys.exit(1 if outcome.waiting or stopped else 0)
 
 
 def _print_summary(outcome: RunOutcome) -> None:

@@ -21,7 +21,6 @@ import datetime as dt
 import enum
 import logging
 import os
-import secrets
 import socket
 import threading
 import time
@@ -34,15 +33,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from jobs import JOB_NAMES
 from scheduler.config import Settings
-from scheduler.daemon.children import run_job_in_child
-from scheduler.daemon.leadership import Leadership
+from scheduler.daemon.children import JobChild, JobStopped
+from scheduler.daemon.leadership import Leadership, daemon_id
 from scheduler.daemon.schedule import Schedule
 from scheduler.daemon.trouble import Complaints, first_line
 from scheduler.db.database import Database
+from scheduler.db.lease import Fenced
 from scheduler.db.models import DaemonRow
 from scheduler.mail.delivery import Clock, Delivery, DeliveryReport, utcnow
 from scheduler.mail.transports import Transport, make_transport
-from scheduler.services.runs import JobResult, Runner
+from scheduler.services.runs import JobResult, JobTimeout, Runner
 
 log = logging.getLogger("sistercity.daemon")
 
@@ -55,7 +55,7 @@ class Timing:
     """How often the daemon does what. The defaults suit production; tests shorten them."""
 
     heartbeat_seconds: float = 10.0  # DaemonRow.heartbeat_at; `status` trusts one < 90 s old
-    poll_seconds: float = 5.0  # a standby tries the lock this often (takeover well under 30 s)
+    poll_seconds: float = 5.0  # a standby tries the lease this often (takeover within 20 s)
     delivery_seconds: float = 20.0  # the delivery tick (back-off is 60 s and more)
     stop_timeout_seconds: float = 45.0  # wait for work in flight at stop (systemd gives 60)
     misfire_grace_seconds: int = 3600  # a slot missed by less than this still runs, once
@@ -135,11 +135,13 @@ class Daemon:
         self.schedule = Schedule.from_settings(settings)
         self.host = socket.gethostname()
         self.pid = os.getpid()
-        self.id = f"{self.host[:40]}:{self.pid}:{secrets.token_hex(3)}"
+        self.id = leadership.owner or daemon_id()
         self.active = False
         self._stopping = threading.Event()
+        self._fenced = threading.Event()  # a write failed its fence: another daemon leads
         self._work = threading.Lock()  # job runs and delivery rounds, one at a time
         self._delivery: Delivery | None = None
+        self._child: JobChild | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._next_heartbeat: dt.datetime | None = None
         self._next_poll: dt.datetime | None = None
@@ -176,7 +178,7 @@ class Daemon:
         beat the heart every heartbeat_seconds. Database trouble is logged once, not raised."""
         if self.stopping:
             return Change.NONE
-        if self.active and not self.leadership.still_held():
+        if self.active and (self._fenced.is_set() or not self.leadership.still_held()):
             self._demote(now)
             return Change.DEMOTED
         if not self.active and self._poll_due(now) and self.leadership.try_acquire():
@@ -194,13 +196,17 @@ class Daemon:
 
     def _promote(self, now: dt.datetime) -> None:
         self.active = True
+        self._fenced.clear()
+        self.runner.fence = self.leadership.fence
         try:
-            with self.db.write() as session:
+            with self.db.write(fence=self.leadership.fence) as session:
                 # Rows still marked active belong to daemons that died or lost the lock.
                 session.execute(update(DaemonRow)
                                 .where(DaemonRow.active.is_(True), DaemonRow.id != self.id)
                                 .values(active=False, next_runs={}))
             self._write_row(heartbeat_at=now, active=True, next_runs=self.next_runs(now))
+        except Fenced as exc:
+            self._lost(exc)
         except SQLAlchemyError as exc:
             self._complaints.complain("heartbeat", exc)
         self._next_heartbeat = now + dt.timedelta(seconds=self.timing.heartbeat_seconds)
@@ -209,23 +215,36 @@ class Daemon:
 
     def _demote(self, now: dt.datetime) -> None:
         self.active = False
+        self.runner.fence = None
         self._next_poll = None  # try again at once: the lock may simply have been dropped
-        log.warning("lost the daemon lock; standing by (the catch-up pass runs again if this "
-                    "daemon becomes active)")
+        log.warning("lost the daemon lease (frozen, cut off, or another daemon took over): "
+                    "this daemon writes nothing as leader and stands by (the catch-up pass "
+                    "runs again if it becomes active)")
         self._heartbeat(now)
+
+    def _lost(self, exc: Fenced) -> None:
+        """A write failed its fence (any thread): no more work; `step` demotes."""
+        if not self._fenced.is_set():
+            log.warning("fenced: %s; standing by", exc)
+        self._fenced.set()
 
     def _heartbeat(self, now: dt.datetime) -> None:
         self._next_heartbeat = now + dt.timedelta(seconds=self.timing.heartbeat_seconds)
         next_runs = self.next_runs(now) if self.active else {}
         try:
             self._write_row(heartbeat_at=now, active=self.active, next_runs=next_runs)
+        except Fenced as exc:
+            self._lost(exc)
         except SQLAlchemyError as exc:
             self._complaints.complain("heartbeat", exc)
         else:
             self._complaints.recovered("heartbeat")
 
     def _write_row(self, **values: Any) -> None:
-        with self.db.write() as session:
+        # Marking itself active (with next runs) is a leader's write: fenced. A standby's or a
+        # stopped daemon's own row is not.
+        fence = self.leadership.fence if values.get("active") else None
+        with self.db.write(fence=fence) as session:
             result = session.execute(update(DaemonRow).where(DaemonRow.id == self.id)
                                      .values(**values))
             if not int(result.rowcount or 0):  # type: ignore[attr-defined]
@@ -275,25 +294,54 @@ class Daemon:
         return report
 
     def _may_work(self) -> bool:
-        return self.active and not self.stopping
+        # may_write: a leader frozen past its lease (SIGSTOP, a stalled host) starts nothing
+        # when it wakes, even before the control loop has noticed.
+        return (self.active and not self.stopping and not self._fenced.is_set()
+                and self.leadership.may_write())
 
     def _run_job(self, job: str, as_of: dt.date, now: dt.datetime,
                  trigger: Trigger) -> JobOutcome:
         outcome = JobOutcome(job, as_of, trigger)
+        child = self._child = JobChild.start(self.settings, job, as_of, now,
+                                             fence=self.leadership.fence)
+        if self.stopping:  # a stop that came while the child was starting
+            child.stop()
         try:
-            outcome.result = run_job_in_child(self.settings, job, as_of, now)
+            outcome.result = child.result(self.settings.job_timeout_seconds)
+        except Fenced as exc:
+            outcome.error = str(exc)
+            self._lost(exc)
+            return outcome
+        except JobStopped as exc:
+            outcome.error = str(exc)
+            log.info("job=%s as_of=%s trigger=%s %s", job, as_of.isoformat(), trigger.value, exc)
+            return outcome
+        except JobTimeout as exc:
+            # Stopped and recorded as failed; delivery and the other jobs go on (SPEC
+            # "Delivery"). The traceback would only show where we waited.
+            outcome.error = str(exc)
+            log.error("job=%s as_of=%s trigger=%s failed (runs again at its next slot): %s",
+                      job, as_of.isoformat(), trigger.value, exc)
+            self._record_failure(job, as_of, now, outcome.error)
+            return outcome
         except Exception as exc:
             # Logged once, with the traceback; recorded as a failed run; the job runs again at
             # its next slot. The other jobs and the daemon go on.
             outcome.error = first_line(exc)
             log.error("job=%s as_of=%s trigger=%s failed (runs again at its next slot): %s",
                       job, as_of.isoformat(), trigger.value, outcome.error, exc_info=True)
-            try:
-                self.runner.record_failure(job, as_of, now, traceback.format_exc(),
-                                           trigger="daemon")
-            except SQLAlchemyError as record_exc:
-                log.error("could not record the failure of %s: %s", job, first_line(record_exc))
+            self._record_failure(job, as_of, now, traceback.format_exc())
+        finally:
+            self._child = None
         return outcome
+
+    def _record_failure(self, job: str, as_of: dt.date, now: dt.datetime, error: str) -> None:
+        try:
+            self.runner.record_failure(job, as_of, now, error, trigger="daemon")
+        except Fenced as fenced:
+            self._lost(fenced)
+        except SQLAlchemyError as exc:
+            log.error("could not record the failure of %s: %s", job, first_line(exc))
 
     def _deliver_for(self, outcomes: list[JobOutcome], now: dt.datetime) -> None:
         report = self._deliver(now)
@@ -307,6 +355,8 @@ class Daemon:
                      outcome.retrying, outcome.failed)
             try:
                 self.runner.finish_run(outcome.result.run_id, utcnow())
+            except Fenced as fenced:
+                self._lost(fenced)
             except SQLAlchemyError as exc:
                 self._complaints.complain("run history", exc)
         untracked = report.attempted - {i for o in outcomes if o.result
@@ -343,6 +393,9 @@ class Daemon:
         """Start no new work; let the messages in flight finish. Safe from a signal handler
         and from any thread."""
         self._stopping.set()
+        child = self._child
+        if child is not None:  # a job run is not mail in flight: it runs again at the next start
+            child.stop()
         delivery, loop = self._delivery, self._loop
         if delivery is not None and loop is not None:
             with contextlib.suppress(RuntimeError):  # the round just ended

@@ -22,9 +22,11 @@ from scheduler.errors import ConfigError, SchemaError, UserError
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from scheduler.db.lease import Fence
+
 # The Alembic head this code expects; tests check it matches scheduler/db/migrations/versions.
-SCHEMA_REVISION = "0003"
-KNOWN_REVISIONS = ("0001", "0002", "0003")
+SCHEMA_REVISION = "0004"
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004")
 BUSY_TIMEOUT_SECONDS = 60
 #: What `schema_revision` says of tables without a recorded revision.
 UNVERSIONED = "unversioned"
@@ -50,15 +52,20 @@ class Database:
             yield session
 
     @contextmanager
-    def write(self, lock: str | None = None) -> Iterator[Session]:
+    def write(self, lock: str | None = None, *, fence: Fence | None = None) -> Iterator[Session]:
         """One write transaction. `lock` names a critical section that must not interleave
-        with the same section in another process (SQLite serialises every writer anyway)."""
+        with the same section in another process (SQLite serialises every writer anyway).
+        `fence` (a daemon leader's term) is checked in the same transaction just before it
+        commits: Fenced, and everything rolled back, when another daemon took over."""
         from sqlalchemy.orm import Session
 
         with Session(self.writer, expire_on_commit=False) as session, session.begin():
             if lock is not None and not self.is_sqlite:
                 session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(lock)})
             yield session
+            if fence is not None:
+                session.flush()  # the leader's rows go in before its term is checked
+                fence.check(session)
 
     # -- schema -------------------------------------------------------------------------
     def schema_revision(self) -> str | None:

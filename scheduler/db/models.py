@@ -194,3 +194,15 @@ class DaemonRow(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     stopped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_runs: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+
+class LeaseRow(Base):
+    """Who leads the daemons on PostgreSQL (SPEC "Delivery"): the holder renews `expires_at`
+    (the database's clock, naive UTC); `term` goes up by one at every takeover, and every write
+    the leader makes checks it (fencing). See scheduler.daemon.leadership."""
+
+    __tablename__ = "leases"
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    term: Mapped[int] = mapped_column(Integer, default=0)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)

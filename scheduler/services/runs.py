@@ -11,10 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 from sqlalchemy import update
 
@@ -22,6 +25,7 @@ from jobs import job_spec
 from scheduler.config import Settings
 from scheduler.dates.thaidate import WorkingCalendar
 from scheduler.db.database import Database
+from scheduler.db.lease import Fence
 from scheduler.db.models import RunRow
 from scheduler.mail.delivery import DeliveryReport
 from scheduler.mail.outbox import Draft, draft_messages, load_history, queue_drafts
@@ -46,15 +50,53 @@ class JobResult:
     messages: int = 0
     message_ids: list[int] = field(default_factory=list)
     run_id: int | None = None
+    error: str | None = None  # the run was stopped (JobTimeout) and recorded as failed
+
+
+class JobTimeout(Exception):
+    """A job run went past scheduler.job_timeout_seconds and was stopped (SPEC "Delivery")."""
+
+    def __init__(self, job: str, seconds: float) -> None:
+        super().__init__(f"job {job} did not finish within {seconds:g} s "
+                         "(scheduler.job_timeout_seconds): stopped, nothing it planned was queued")
+        self.job = job
+        self.seconds = seconds
+
+    def __reduce__(self) -> tuple[type[JobTimeout], tuple[str, float]]:
+        return (JobTimeout, (self.job, self.seconds))
+
+
+@contextmanager
+def time_limit(seconds: float, job: str) -> Iterator[None]:
+    """Raise JobTimeout in the block once it has run `seconds` (wall time), by SIGALRM: on
+    the main thread only, where a command runs (elsewhere the block is not bounded; the daemon
+    bounds its runs with a child process). An interrupted write transaction rolls back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum: int, frame: FrameType | None) -> None:
+        raise JobTimeout(job, seconds)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class Runner:
     """Plans, renders and queues jobs against one database with one settings; holds the
-    template renderer and the working calendar so that several jobs share them."""
+    template renderer and the working calendar so that several jobs share them. `fence`: the
+    daemon leader's term, checked by every run row it writes (None outside a daemon)."""
 
-    def __init__(self, db: Database, settings: Settings, *, renderer: Renderer | None = None):
+    def __init__(self, db: Database, settings: Settings, *, renderer: Renderer | None = None,
+                 fence: Fence | None = None):
         self.db = db
         self.settings = settings
+        self.fence = fence
         self.renderer = renderer or Renderer(
             sender=settings.email.sender,
             timezone=settings.timezone,
@@ -111,7 +153,7 @@ class Runner:
                     on_draft(draft)
             result.notices = len(notices)
             return result
-        with self.db.write(lock=f"plan:{job}") as session:
+        with self.db.write(lock=f"plan:{job}", fence=self.fence) as session:
             history = load_history(session, job, since)
             notices = spec.plan(self.context(registry, as_of, history))
             drafts = draft_messages(
@@ -143,7 +185,7 @@ class Runner:
     ) -> None:
         """Record a run of `job` that failed before queuing anything (`error` cut to 4000
         characters); `now` in UTC."""
-        with self.db.write() as session:
+        with self.db.write(fence=self.fence) as session:
             session.add(
                 RunRow(
                     job=job,
@@ -172,7 +214,7 @@ class Runner:
             values["sent"] = sent
         if failed is not None:
             values["failed"] = failed
-        with self.db.write() as session:
+        with self.db.write(fence=self.fence) as session:
             session.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
 
     def run_jobs(
@@ -225,11 +267,24 @@ def queue_jobs(
     runner: Runner, jobs: Sequence[str], as_of: dt.date, *, now: dt.datetime
 ) -> tuple[JobResult, ...]:
     """Plan and queue `jobs` (valid names) as of `as_of` (local date), one run row each;
-    `now` (UTC) stamps the runs and messages. ConfigError for a broken template, before
-    anything is queued."""
+    `now` (UTC) stamps the runs and messages. Each job is bounded by
+    scheduler.job_timeout_seconds: past it, it is stopped, logged and recorded as failed (its
+    result carries the `error`), and the next job goes on. ConfigError for a broken template,
+    before anything is queued."""
     runner.renderer.check(jobs)
+    limit = runner.settings.job_timeout_seconds
+    results: list[JobResult] = []
     with no_cyclic_gc():
-        return tuple(runner.run_jobs(jobs, as_of, now=now))
+        registry = runner.registry()
+        for job in jobs:
+            try:
+                with time_limit(limit, job):
+                    results.append(runner.run_job(job, as_of, now=now, registry=registry))
+            except JobTimeout as exc:
+                log.error("job=%s as_of=%s failed: %s", job, as_of.isoformat(), exc)
+                runner.record_failure(job, as_of, now, str(exc), trigger="manual")
+                results.append(JobResult(job, as_of, error=str(exc)))
+    return tuple(results)
 
 
 def deliver_queued(
