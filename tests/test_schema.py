@@ -65,7 +65,7 @@ def test_init_upgrades_a_database_made_by_the_first_version(project: Project) ->
     assert listed.exit_code == 0
     assert '"old"' in listed.stdout  # the data survived; no dataset was loaded over it
     with sqlite3.connect(project.db_path) as conn:
-        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == "0003"
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0] == SCHEMA_REVISION
         assert conn.execute("SELECT queued, sent, failed FROM runs").fetchone() == (1, 0, 0)
         # the queued message kept its body, now in a table of its own
         assert conn.execute("SELECT m.recipient, b.data FROM messages m JOIN message_bodies b "

@@ -19,6 +19,7 @@ import click
 if TYPE_CHECKING:
     from scheduler.config import Settings
     from scheduler.db.database import Database
+    from scheduler.services.audit import Actor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,6 +55,12 @@ class Context:
     def today(self) -> dt.date:
         """Today in the configured time zone: the clock is read here, at the edge."""
         return dt.datetime.now(self.settings.tz).date()
+
+    def actor(self) -> Actor:
+        """Who makes a change from the command line ("cli"), and now (UTC): for the audit."""
+        from scheduler.services.audit import CLI, Actor  # lazy: keeps --help fast
+
+        return Actor(CLI, dt.datetime.now(dt.UTC))
 
     def as_of(self, day: dt.date | None) -> dt.date:
         """`--as-of` when given, else today."""

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
 # The Alembic head this code expects; tests check it matches scheduler/db/migrations/versions.
-SCHEMA_REVISION = "0003"
-KNOWN_REVISIONS = ("0001", "0002", "0003")
+SCHEMA_REVISION = "0005"
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0005")
 BUSY_TIMEOUT_SECONDS = 60
 
 
