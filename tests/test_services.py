@@ -81,3 +81,26 @@ def test_status_reads_no_clock(db: Database, project: Project) -> None:
     status = collect_status(db, load_settings(str(project.config)), NOW)
     assert [j.name for j in status.jobs][:1] == ["anniversaries"]
     assert status.daemon is None and status.to_json()["outbox"]["pending"] == 0
+
+
+def test_correcting_an_agreement_keeps_it_one_agreement_and_audits_it(db: Database) -> None:
+    from scheduler.registry.domain import AgreementKind
+    from scheduler.services.audit import AuditAction, entries
+
+    before = partners.show_partner(db, "suwon", as_of=AS_OF, dormant_after_days=365)
+    (mou,) = before.agreements
+    fix = partners.AgreementCorrection(signed_on=dt.date(2013, 3, 12), kind=AgreementKind.MOU)
+    done = partners.correct_agreement(db, "Suwon", mou.id, fix, by=BY)
+    assert done.changes == {"signed_on": ["2013-03-10", "2013-03-12"]}
+    after = partners.show_partner(db, "suwon", as_of=AS_OF, dormant_after_days=365)
+    assert [(a.id, a.signed_on) for a in after.agreements] == [(mou.id, dt.date(2013, 3, 12))]
+    assert partners.correct_agreement(db, "suwon", mou.id, fix, by=BY).changes == {}
+    (entry,) = entries(db)
+    assert (entry.who, entry.action, entry.target, entry.at) == (
+        "cli", AuditAction.CORRECT_AGREEMENT, f"suwon/{mou.id}", NOW)
+    with pytest.raises(UserError, match="expires_on: is before signed_on"):
+        partners.correct_agreement(
+            db, "suwon", mou.id, partners.AgreementCorrection(expires_on=dt.date(2000, 1, 1)),
+            by=BY)
+    with pytest.raises(UserError, match='suwon has no agreement "mou-1999"'):
+        partners.correct_agreement(db, "suwon", "mou-1999", fix, by=BY)

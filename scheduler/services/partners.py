@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,8 +26,10 @@ from scheduler.errors import UserError
 from scheduler.registry.dataset import read_files
 from scheduler.registry.domain import (
     Activity,
+    AgreementKind,
     Partner,
     Registry,
+    canonical_party,
     party_key,
     quiet_since,
     spell_start,
@@ -53,6 +55,7 @@ class AgreementSummary:
     signed_on: dt.date
     local_party: str
     expires_on: dt.date | None
+    id: str = ""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class PartnerSummary:
     last_activity: dt.date | None
     quiet_since: dt.date | None
     dormant: bool
+    ended_on: dt.date | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The SPEC's `partners --json` object: dates ISO (CE), null where absent."""
@@ -82,6 +86,7 @@ class PartnerSummary:
             "working_group": self.working_group,
             "agreements": [
                 {
+                    "id": a.id,
                     "kind": a.kind,
                     "signed_on": a.signed_on.isoformat(),
                     "local_party": a.local_party,
@@ -92,6 +97,7 @@ class PartnerSummary:
             "last_activity": _iso(self.last_activity),
             "quiet_since": _iso(self.quiet_since),
             "dormant": self.dormant,
+            "ended_on": _iso(self.ended_on),
         }
 
 
@@ -109,12 +115,13 @@ def summarise(partner: Partner, as_of: dt.date, dormant_after_days: int) -> Part
         city=partner.city,
         working_group=partner.working_group,
         agreements=tuple(
-            AgreementSummary(a.kind.value, a.signed_on, a.local_party, a.expires_on)
+            AgreementSummary(a.kind.value, a.signed_on, a.local_party, a.expires_on, a.id)
             for a in partner.agreements
         ),
         last_activity=partner.last_activity_on(as_of),
         quiet_since=quiet_since(partner, as_of),
         dormant=spell_start(partner, as_of, dormant_after_days) is not None,
+        ended_on=partner.ended_on,
     )
 
 
@@ -313,17 +320,89 @@ def remove_record(db: Database, kind: RecordKind, partner: str, record_id: str, 
     model, action = _REMOVALS[kind]
     with db.write(lock="registry") as session:
         partner_id = _find_partner(session, partner).id
-        row = session.scalars(
-            select(model).where(model.partner_id == partner_id, model.ref == record_id)
-        ).first()
-        if row is None:
-            raise UserError(f'{partner_id} has no {kind.value} "{record_id}" '
-                            f"(see `sistercity show {partner_id}`)")
+        row = _stored_record(session, kind, partner_id, record_id)
         values = {c.key: _jsonable(getattr(row, c.key))
                   for c in model.__table__.columns if c.key != "id"}
         session.delete(row)
         record(session, by, action, f"{partner_id}/{record_id}", values)
     return Removed(partner_id, kind, record_id, values)
+
+
+def _stored_record(session: Session, kind: RecordKind, partner_id: str,
+                   record_id: str) -> AgreementRow | ActivityRow:
+    """The stored agreement or activity of a partner by its id; UserError when none."""
+    model = _REMOVALS[kind][0]
+    row = cast("AgreementRow | ActivityRow | None", session.scalars(
+        select(model).where(model.partner_id == partner_id, model.ref == record_id)
+    ).first())
+    if row is None:
+        raise UserError(f'{partner_id} has no {kind.value} "{record_id}" '
+                        f"(see `sistercity show {partner_id}`)")
+    return row
+
+
+@dataclass(frozen=True)
+class AgreementCorrection:
+    """What to change in an agreement: each field given (not None) replaces the stored one."""
+
+    kind: AgreementKind | None = None
+    signed_on: dt.date | None = None
+    local_party: str | None = None
+    expires_on: dt.date | None = None
+    areas: tuple[str, ...] | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class Corrected:
+    """What `correct_agreement` changed: field → [old, new] (JSON-able; empty: nothing)."""
+
+    partner_id: str
+    id: str
+    changes: Mapping[str, list[Any]]
+
+
+def correct_agreement(db: Database, partner: str, agreement_id: str,
+                      correction: AgreementCorrection, *, by: Actor) -> Corrected:
+    """Correct one agreement in place, keeping its id, so that it stays one agreement (SPEC:
+    the web app's "correct"); audited with the old and new values. UserError for an unknown
+    partner or agreement, unsafe text, an expiry before the signing, or a correction that
+    would make it the same as another agreement of the partner."""
+    for name in ("local_party", "notes"):
+        problem = unsafe_text(getattr(correction, name) or "")
+        if problem:
+            raise UserError(f"{name}: {problem}")
+    with db.write(lock="registry") as session:
+        registry = load_registry(session)
+        partner_id = find_partner(registry, partner).id
+        row = _stored_record(session, RecordKind.AGREEMENT, partner_id, agreement_id)
+        assert isinstance(row, AgreementRow)
+        new = {f.name: getattr(correction, f.name) for f in fields(correction)
+               if getattr(correction, f.name) is not None}
+        if "local_party" in new:
+            new["local_party"] = canonical_party(new["local_party"],
+                                                 registry.local_parties.values())
+        new = {k: (v.value if isinstance(v, AgreementKind) else list(v) if k == "areas" else v)
+               for k, v in new.items()}
+        changes = {k: [_jsonable(getattr(row, k)), _jsonable(v)] for k, v in new.items()
+                   if getattr(row, k) != v}
+        after = {k: new.get(k, getattr(row, k))
+                 for k in ("kind", "signed_on", "local_party", "expires_on")}
+        if after["expires_on"] is not None and after["expires_on"] < after["signed_on"]:
+            raise UserError("expires_on: is before signed_on")
+        twin = session.scalars(select(AgreementRow.ref).where(
+            AgreementRow.partner_id == partner_id, AgreementRow.id != row.id,
+            AgreementRow.kind == after["kind"], AgreementRow.signed_on == after["signed_on"],
+            AgreementRow.local_party == after["local_party"])).first()
+        if twin is not None:
+            raise UserError(f'the corrected agreement would be the same as "{twin}" of '
+                            f"{partner_id}: remove one of them instead")
+        for k in changes:
+            setattr(row, k, new[k])
+        if changes:
+            record(session, by, AuditAction.CORRECT_AGREEMENT, f"{partner_id}/{agreement_id}",
+                   changes)
+    return Corrected(partner_id, agreement_id, changes)
 
 
 def _jsonable(value: Any) -> Any:
