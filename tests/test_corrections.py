@@ -227,3 +227,17 @@ def test_a_dry_run_may_load_the_dataset_but_records_no_run_or_message(project: P
     assert db_rows(project, "SELECT count(*) FROM partners") == [(3,)]
     assert db_rows(project, "SELECT count(*) FROM runs") == [(0,)]
     assert db_rows(project, "SELECT count(*) FROM messages") == [(0,)]
+
+
+def test_agreements_stored_under_the_thai_name_match_once_the_party_is_declared(
+    project: Project,
+) -> None:
+    """Stored before the office declared its `[[local_party]]`: then loaded again under the
+    English name, it stays one agreement."""
+    assert project.cli("partners").exit_code == 0
+    thai = chengdu(project, "th.toml", signed_on="2015-03-30", local_party="จังหวัดเชียงใหม่")
+    undeclared = thai.read_text(encoding="utf-8").split("[[partner]]")[1]
+    load(project, write(project.root / "old.toml", "[[partner]]" + undeclared))
+    load(project, chengdu(project, "en.toml", signed_on="2015-03-30"))
+    assert db_rows(project, "SELECT local_party FROM agreements WHERE partner_id = 'chengdu'"
+                   ) == [("จังหวัดเชียงใหม่",)]

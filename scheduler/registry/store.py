@@ -277,7 +277,13 @@ def upsert_agreements(session: Session, items: list[tuple[str, domain.Agreement]
     parties = list(_local_parties(session).values())
     items = [(pid, replace(a, local_party=domain.canonical_party(a.local_party, parties)))
              for pid, a in items]
-    return _upsert_partner_records(session, _AGREEMENTS, items)
+
+    def canonical(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        # Rows stored before their party was declared may name it in Thai.
+        return (row["partner_id"], row["kind"], row["signed_on"],
+                domain.canonical_party(row["local_party"], parties))
+
+    return _upsert_partner_records(session, _AGREEMENTS, items, canonical)
 
 
 def upsert_activities(session: Session, items: list[tuple[str, domain.Activity]]) -> UpsertCounts:
@@ -286,8 +292,13 @@ def upsert_activities(session: Session, items: list[tuple[str, domain.Activity]]
     return _upsert_partner_records(session, _ACTIVITIES, items)
 
 
-def _upsert_partner_records(session: Session, spec: _Records,
-                            items: list[tuple[str, Any]]) -> UpsertCounts:
+def _upsert_partner_records(
+    session: Session, spec: _Records, items: list[tuple[str, Any]],
+    key_of: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None = None,
+) -> UpsertCounts:
+    """Upsert (partner id, record) pairs of one kind: matched by id when the record has one
+    (else by `key_of` its stored values: partner and spec.key_columns by default)."""
+    key_of = key_of or (lambda row: (row["partner_id"], *(row[c] for c in spec.key_columns)))
     counts = UpsertCounts()
     by_ref: dict[tuple[str, str], dict[str, Any]] = {}
     by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -297,14 +308,15 @@ def _upsert_partner_records(session: Session, spec: _Records,
         for row in session.execute(select(table).where(table.c.partner_id.in_(chunk))).mappings():
             stored = dict(row)
             by_ref[(row["partner_id"], row["ref"])] = stored
-            by_key[(row["partner_id"], *(row[c] for c in spec.key_columns))] = stored
+            by_key[key_of(stored)] = stored
             taken[row["partner_id"]].add(row["ref"])
     new: list[dict[str, Any]] = []
     changed: dict[int, dict[str, Any]] = {}
     for pid, record in items:
         values = spec.values(pid, record)
-        key = (pid, *(values[c] for c in spec.key_columns))
-        found = (by_ref.get((pid, record.id)) if record.id else None) or by_key.get(key)
+        key = key_of(values)
+        by_id = by_ref.get((pid, record.id)) if record.id else None
+        found = by_id or by_key.get(key)
         if found is None:
             ref = record.id if record.id else domain.derived_id(spec.id_base(record), taken[pid])
             taken[pid].add(ref)
@@ -314,6 +326,8 @@ def _upsert_partner_records(session: Session, spec: _Records,
             continue
         if record.id:
             values["ref"] = record.id
+        if by_id is None:  # the same identity, perhaps spelt otherwise: keep it as stored
+            values = {k: v for k, v in values.items() if k not in spec.key_columns}
         # Empty optional values in the source never erase what is stored.
         patch = {k: v for k, v in values.items() if v not in (None, "", []) and found[k] != v}
         found.update(patch)

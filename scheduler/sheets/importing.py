@@ -151,7 +151,8 @@ class _Planner:
         for partner in registry.partners.values():
             self._index(partner)
             for a in partner.agreements:
-                self.agreements[(partner.id, a.kind.value, a.signed_on, a.local_party)] = a
+                party = canonical_party(a.local_party, registry.local_parties.values())
+                self.agreements[(partner.id, a.kind.value, a.signed_on, party)] = a
 
     def _index(self, partner: Partner) -> None:
         self.by_name[(partner.country, name_key(partner.name))].append(partner.id)
