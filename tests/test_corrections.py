@@ -139,6 +139,9 @@ def test_an_ended_relation_gets_no_reminder_of_any_job_from_its_end(
     assert [m.rcpt_tos[0] for m in later
             if any(w in body_text(m.message) for w in ("Chengdu", "เฉิงตู"))] == []
     assert shown(project, "chengdu")["ended_on"] == "2018-06-08"
+    listed = json.loads(project.cli("partners", "--json", "--as-of", "2018-06-12").stdout)
+    chengdu_now = next(p for p in listed if p["id"] == "chengdu")
+    assert (chengdu_now["ended_on"], chengdu_now["dormant"]) == ("2018-06-08", False)
     assert db_rows(project, "SELECT who, action, target FROM audit WHERE action = "
                    "'end-relation'") == [("cli", "end-relation", "chengdu")]
 

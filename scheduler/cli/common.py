@@ -45,7 +45,7 @@ class Context:
 
     def database(self, *, bootstrap: bool = True, upgrade: bool = False) -> Database:
         """The database, its schema checked (created/upgraded with `upgrade`) and, with
-        `bootstrap`, the configured dataset loaded when the registry is empty."""
+        `bootstrap`, the configured dataset loaded the first time (once per database)."""
         if self._db is None:
             from scheduler.registry.bootstrap import open_database  # lazy: keeps --help fast
 

@@ -26,7 +26,7 @@ from scheduler.cli.common import (
 @click.command()
 @pass_ctx
 def init(c: Context) -> None:
-    """Create or upgrade the database schema; load the configured dataset if it is empty."""
+    """Create or upgrade the database schema; load the configured dataset the first time."""
     from scheduler.registry.store import partner_count  # lazy: keeps --help fast
 
     db = c.database(upgrade=True)
@@ -151,18 +151,14 @@ def show(c: Context, partner: str, as_of: dt.date | None, as_json: bool) -> None
                                                           else ""))
     last = p.last_activity.isoformat() if p.last_activity else "-"
     click.echo(f"last activity: {last}" + ("  DORMANT" if p.dormant else ""))
-    print_table(f"Agreements as of {day.isoformat()}",
-                ("id", "kind", "signed on", "local party", "expires", "next anniversary"),
-                [(a.id, a.kind, a.date.isoformat(), a.what, _day(a.expires_on),
-                  _day(a.next_anniversary)) for a in d.agreements],
-                keep=("id", "signed on", "expires", "next anniversary"))
-    print_table("Activities", ("id", "date", "kind", "title"),
-                [(a.id, a.date.isoformat(), a.kind, a.what) for a in d.activities],
-                keep=("id", "date"))
-
-
-def _day(day: dt.date | None) -> str:
-    return day.isoformat() if day else "-"
+    click.echo(f"agreements ({len(d.agreements)}):")
+    for a in d.agreements:
+        due = f"; next anniversary {a.next_anniversary.isoformat()}" if a.next_anniversary else ""
+        ends = f"; expires {a.expires_on.isoformat()}" if a.expires_on else ""
+        click.echo(f"  {a.id}  {a.kind} signed {a.date.isoformat()} by {a.what}{ends}{due}")
+    click.echo(f"activities ({len(d.activities)}):")
+    for a in d.activities:
+        click.echo(f"  {a.id}  {a.date.isoformat()} {a.kind}: {a.what}")
 
 
 @click.command()

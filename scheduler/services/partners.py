@@ -120,7 +120,9 @@ def summarise(partner: Partner, as_of: dt.date, dormant_after_days: int) -> Part
         ),
         last_activity=partner.last_activity_on(as_of),
         quiet_since=quiet_since(partner, as_of),
-        dormant=spell_start(partner, as_of, dormant_after_days) is not None,
+        # An ended relation is over, not dormant: nobody is asked to revive it.
+        dormant=(not partner.ended_by(as_of)
+                 and spell_start(partner, as_of, dormant_after_days) is not None),
         ended_on=partner.ended_on,
     )
 
