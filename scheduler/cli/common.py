@@ -58,9 +58,9 @@ class Context:
 
     def actor(self) -> Actor:
         """Who makes a change from the command line ("cli"), and now (UTC): for the audit."""
-        from scheduler.services.audit import CLI, Actor  # lazy: keeps --help fast
+        from scheduler.services.audit import Actor  # lazy: keeps --help fast
 
-        return Actor(CLI, dt.datetime.now(dt.UTC))
+        return Actor.on_cli(dt.datetime.now(dt.UTC))
 
     def as_of(self, day: dt.date | None) -> dt.date:
         """`--as-of` when given, else today."""

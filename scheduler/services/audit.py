@@ -40,6 +40,11 @@ class Actor:
     who: str
     at: dt.datetime
 
+    @classmethod
+    def on_cli(cls, at: dt.datetime) -> Actor:
+        """A change made on the command line at `at` (aware)."""
+        return cls(CLI, at)
+
 
 @dataclass(frozen=True)
 class AuditEntry:
