@@ -3,6 +3,7 @@ upgraded by `init` without losing data; a newer one is refused."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -130,7 +131,9 @@ def _carry_0003_forward(project: Project, url: str) -> None:
     # the old registry is used as it is: the ids work, and corrections are audited
     removed = project.cli("remove", "agreement", "Old Town", "mou-2015-03-30-2")
     assert removed.exit_code == 0, removed.stderr
-    assert project.cli("partners", "--json").stdout.count("2015-03-30") == 1
+    listed = json.loads(project.cli("partners", "--json").stdout)
+    assert [(a["id"], a["local_party"]) for a in listed[0]["agreements"]] == [
+        ("mou-2015-03-30", "Chiang Mai Province")]
     with engine.connect() as conn:
         assert [tuple(r) for r in conn.execute(text("SELECT who, target FROM audit"))] == [
             ("cli", "old/mou-2015-03-30-2")]
