@@ -244,3 +244,20 @@ def test_agreements_stored_under_the_thai_name_match_once_the_party_is_declared(
     load(project, chengdu(project, "en.toml", signed_on="2015-03-30"))
     assert db_rows(project, "SELECT local_party FROM agreements WHERE partner_id = 'chengdu'"
                    ) == [("จังหวัดเชียงใหม่",)]
+
+
+def test_a_correction_onto_another_agreement_is_refused_and_changes_nothing(
+    project: Project,
+) -> None:
+    assert project.cli("partners").exit_code == 0
+    load(project, chengdu(project, "a.toml", signed_on="2015-06-10"))
+    load(project, chengdu(project, "b.toml", signed_on="2015-06-12"))
+    clash = project.cli("load", str(chengdu(project, "c.toml", signed_on="2015-06-12",
+                                            agreement_id="sister-city-2015-06-10")))
+    assert clash.exit_code == 2
+    assert ('chengdu: "sister-city-2015-06-10" would become the same as '
+            '"sister-city-2015-06-12"') in clash.stderr
+    assert "Traceback" not in clash.stderr
+    assert db_rows(project, "SELECT ref, signed_on FROM agreements WHERE partner_id = "
+                   "'chengdu' ORDER BY ref") == [("sister-city-2015-06-10", "2015-06-10"),
+                                                 ("sister-city-2015-06-12", "2015-06-12")]

@@ -26,6 +26,7 @@ from scheduler.db.models import (
     PartnerRow,
     WorkingGroupRow,
 )
+from scheduler.errors import DataError
 
 # Qualified (domain.Partner) so that a domain value and its row (PartnerRow) never look alike.
 from scheduler.registry import domain
@@ -312,11 +313,17 @@ def _upsert_partner_records(
             taken[row["partner_id"]].add(row["ref"])
     new: list[dict[str, Any]] = []
     changed: dict[int, dict[str, Any]] = {}
+    clashes: list[str] = []
     for pid, record in items:
         values = spec.values(pid, record)
         key = key_of(values)
         by_id = by_ref.get((pid, record.id)) if record.id else None
         found = by_id or by_key.get(key)
+        twin = by_key.get(key)
+        if by_id is not None and twin is not None and twin is not by_id:
+            clashes.append(f'{pid}: "{record.id}" would become the same as "{twin["ref"]}" '
+                           "(remove one of them with `sistercity remove`)")
+            continue
         if found is None:
             ref = record.id if record.id else domain.derived_id(spec.id_base(record), taken[pid])
             taken[pid].add(ref)
@@ -335,6 +342,8 @@ def _upsert_partner_records(
             counts.unchanged += 1
         elif found.get("id") is not None:  # None: a row this call inserts, listed twice
             changed.setdefault(found["id"], {"id": found["id"]}).update(patch)
+    if clashes:
+        raise DataError(clashes)
     return _write(session, spec.model, new, list(changed.values()), counts)
 
 
