@@ -40,6 +40,7 @@ def test_bundled_chiang_mai_data(project: Project) -> None:
     countries = {p["country"] for p in partners.values()}
     assert countries == {"CN", "JP", "ID", "TR", "MM", "KR"}
     assert partners["chengdu"]["agreements"][0] == {
+        "id": "sister-city-2015-03-30",  # derived: kind and signing date
         "kind": "sister-city",
         "signed_on": "2015-03-30",
         "local_party": "Chiang Mai Province",
@@ -298,3 +299,73 @@ def test_one_rrule_reader_for_load_and_planning() -> None:
     assert list(rule) == [start.replace(year=y) for y in (2018, 2019, 2020)]
     with pytest.raises(ValueError, match=r'^"FREQ=SOMETIMES" is not an RFC 5545 RRULE: '):
         parse_rule("FREQ=SOMETIMES", start)
+
+
+RECORD_IDS = """
+[[local_party]]
+id = "cmu"
+name = "Chiang Mai University"
+
+[[partner]]
+id = "kunming"
+name = "Kunming"
+country = "CN"
+ended_on = 2024-05-01
+end_reason = "Not renewed"
+
+  [[partner.agreement]]
+  id = "mou-2019"
+  kind = "mou"
+  signed_on = 2019-05-01
+  local_party = "cmu"
+
+  [[partner.agreement]]
+  id = "mou-2019"
+  kind = "mou"
+  signed_on = 2019-06-01
+
+  [[partner.agreement]]
+  id = "Not A Slug"
+  kind = "loi"
+  signed_on = 2018-06-01
+
+  [[partner.activity]]
+  id = "visit"
+  date = 2019-07-01
+  title = "Visit"
+
+  [[partner.activity]]
+  id = "visit"
+  date = 2019-08-01
+  title = "Second visit"
+"""
+
+
+def test_record_ids_are_slugs_unique_within_their_partner(project: Project,
+                                                          tmp_path: Path) -> None:
+    path = tmp_path / "ids.toml"
+    path.write_text(RECORD_IDS, encoding="utf-8")
+    result = project.cli("load", str(path))
+    assert result.exit_code == 2
+    assert "refused: 3 problems" in result.stderr
+    assert 'ids.toml: partner[0].agreement[1].id: duplicate agreement id "mou-2019" within ' \
+        "this partner" in result.stderr
+    assert 'ids.toml: partner[0].agreement[2].id: "Not A Slug" is not a lowercase slug' \
+        in result.stderr
+    assert 'ids.toml: partner[0].activity[1].id: duplicate activity id "visit"' in result.stderr
+    fixed = RECORD_IDS.replace('id = "mou-2019"\n  kind = "mou"\n  signed_on = 2019-06-01',
+                               'id = "mou-2019-b"\n  kind = "mou"\n  signed_on = 2019-06-01')
+    fixed = fixed.replace("Not A Slug", "loi").replace('id = "visit"\n  date = 2019-08-01',
+                                                      'id = "visit-2"\n  date = 2019-08-01')
+    path.write_text(fixed, encoding="utf-8")
+    loaded = project.cli("load", str(path))
+    assert loaded.exit_code == 0, loaded.stderr
+    shown = json.loads(project.cli("show", "kunming", "--json", "--as-of", "2024-01-01").stdout)
+    assert [(a["id"], a["what"]) for a in shown["agreements"]] == [
+        ("loi", "Chiang Mai Province"), ("mou-2019", "Chiang Mai University"),
+        ("mou-2019-b", "Chiang Mai Province")]
+    assert [a["id"] for a in shown["activities"]] == ["visit", "visit-2"]
+    assert (shown["ended_on"], shown["end_reason"]) == ("2024-05-01", "Not renewed")
+    listed = partners_json(project, "--as-of", "2024-01-01")["kunming"]
+    assert listed["ended_on"] == "2024-05-01"
+    assert [a["id"] for a in listed["agreements"]] == ["loi", "mou-2019", "mou-2019-b"]

@@ -3,17 +3,22 @@ upgraded by `init` without losing data; a newer one is refused."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from conftest import Project
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
+from test_postgres import pg_database
 
 import scheduler.db.database
 from scheduler.db.database import KNOWN_REVISIONS, SCHEMA_REVISION
+
+__all__ = ["pg_database"]  # the fixture, shared with test_postgres.py
 
 
 def alembic_config() -> Config:
@@ -88,3 +93,72 @@ def test_migrations_build_exactly_the_models(tmp_path: Path) -> None:
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def _carry_0003_forward(project: Project, url: str) -> None:
+    """Migration 0005 on `url`: ids derived for the agreements and activities already stored,
+    the "loaded once" mark set (the configured dataset is not loaded over the old registry),
+    and the audit log ready for the first correction."""
+    project.write_config(database={"url": url})
+    engine = create_engine(url)
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0003")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO partners (id, name, name_th, country, city) "
+                          "VALUES ('old', 'Old Town', '', 'JP', '')"))
+        for party in ("Chiang Mai Province", "Chiang Mai University"):
+            conn.execute(text(
+                "INSERT INTO agreements (partner_id, kind, signed_on, local_party, areas, "
+                "title, contact_person, contact_email, notes) VALUES ('old', 'mou', "
+                "'2015-03-30', :party, '[]', '', '', '', '')"), {"party": party})
+        conn.execute(text("INSERT INTO activities (partner_id, date, title, kind) "
+                          "VALUES ('old', '2017-07-01', 'Trade visit', 'visit')"))
+    upgraded = project.cli("init")
+    assert upgraded.exit_code == 0, upgraded.stderr
+    assert "1 partners" in upgraded.stdout  # the configured test dataset was not loaded
+    with engine.connect() as conn:
+        def rows(sql: str) -> list[tuple[object, ...]]:
+            return [tuple(r) for r in conn.execute(text(sql))]
+
+        assert rows("SELECT local_party, ref FROM agreements ORDER BY id") == [
+            ("Chiang Mai Province", "mou-2015-03-30"),
+            ("Chiang Mai University", "mou-2015-03-30-2"),
+        ]
+        assert rows("SELECT ref, title FROM activities") == [("visit-2017-07-01", "Trade visit")]
+        assert rows("SELECT count(*) FROM registry_meta WHERE key = 'dataset_loaded'") == [(1,)]
+    # the old registry is used as it is: the ids work, and corrections are audited
+    removed = project.cli("remove", "agreement", "Old Town", "mou-2015-03-30-2")
+    assert removed.exit_code == 0, removed.stderr
+    listed = json.loads(project.cli("partners", "--json").stdout)
+    assert [(a["id"], a["local_party"]) for a in listed[0]["agreements"]] == [
+        ("mou-2015-03-30", "Chiang Mai Province")]
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(text("SELECT who, target FROM audit"))] == [
+            ("cli", "old/mou-2015-03-30-2")]
+        assert conn.execute(text("SELECT count(*) FROM partners")).scalar() == 1
+    engine.dispose()
+
+
+def test_init_carries_a_0003_database_with_data_forward(project: Project) -> None:
+    project.db_path.parent.mkdir(parents=True)
+    _carry_0003_forward(project, f"sqlite:///{project.db_path}")
+
+
+@pytest.mark.postgres
+def test_init_carries_a_0003_postgresql_database_forward(project: Project,
+                                                         pg_database: str) -> None:
+    _carry_0003_forward(project, pg_database)
+
+
+def test_a_fresh_0003_database_without_partners_is_still_loaded_once(project: Project) -> None:
+    project.db_path.parent.mkdir(parents=True)
+    engine = create_engine(f"sqlite:///{project.db_path}")
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0003")
+    assert project.cli("init").exit_code == 0
+    with sqlite3.connect(project.db_path) as conn:
+        assert conn.execute("SELECT count(*) FROM partners").fetchone() == (3,)

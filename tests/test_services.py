@@ -16,10 +16,12 @@ from scheduler.db.models import MessageRow
 from scheduler.errors import UserError
 from scheduler.registry.bootstrap import open_database
 from scheduler.services import outbox, partners, runs
+from scheduler.services.audit import Actor
 from scheduler.services.status import collect_status
 
 AS_OF = dt.date(2018, 6, 1)
 NOW = dt.datetime(2018, 6, 1, 2, 0, tzinfo=dt.UTC)
+BY = Actor("cli", NOW)
 
 
 @pytest.fixture
@@ -45,17 +47,17 @@ def test_unknown_partner_is_a_user_error(db: Database) -> None:
     with pytest.raises(UserError, match='unknown partner "atlantis"'):
         partners.show_partner(db, "atlantis", as_of=AS_OF, dormant_after_days=365)
     with pytest.raises(UserError, match='unknown partner "atlantis"'):
-        partners.record_activity(db, "atlantis", day=AS_OF, title="Visit")
+        partners.record_activity(db, "atlantis", day=AS_OF, title="Visit", by=BY)
 
 
 def test_recording_an_activity_twice_creates_it_once(db: Database) -> None:
-    first = partners.record_activity(db, "suwon", day=dt.date(2018, 5, 20), title=" Visit ")
-    again = partners.record_activity(db, "suwon", day=dt.date(2018, 5, 20), title="Visit")
+    first = partners.record_activity(db, "suwon", day=dt.date(2018, 5, 20), title=" Visit ", by=BY)
+    again = partners.record_activity(db, "suwon", day=dt.date(2018, 5, 20), title="Visit", by=BY)
     assert (first.created, first.title, again.created) == (True, "Visit", False)
     suwon = partners.show_partner(db, "suwon", as_of=AS_OF, dormant_after_days=365)
     assert suwon.last_activity == dt.date(2018, 5, 20) and not suwon.dormant
     with pytest.raises(UserError, match="--title: must not be empty"):
-        partners.record_activity(db, "suwon", day=AS_OF, title="  ")
+        partners.record_activity(db, "suwon", day=AS_OF, title="  ", by=BY)
 
 
 def test_queue_then_requeue_moves_failed_messages_back_to_pending(db: Database,
@@ -79,3 +81,26 @@ def test_status_reads_no_clock(db: Database, project: Project) -> None:
     status = collect_status(db, load_settings(str(project.config)), NOW)
     assert [j.name for j in status.jobs][:1] == ["anniversaries"]
     assert status.daemon is None and status.to_json()["outbox"]["pending"] == 0
+
+
+def test_correcting_an_agreement_keeps_it_one_agreement_and_audits_it(db: Database) -> None:
+    from scheduler.registry.domain import AgreementKind
+    from scheduler.services.audit import AuditAction, entries
+
+    before = partners.show_partner(db, "suwon", as_of=AS_OF, dormant_after_days=365)
+    (mou,) = before.agreements
+    fix = partners.AgreementCorrection(signed_on=dt.date(2013, 3, 12), kind=AgreementKind.MOU)
+    done = partners.correct_agreement(db, "Suwon", mou.id, fix, by=BY)
+    assert done.changes == {"signed_on": ["2013-03-10", "2013-03-12"]}
+    after = partners.show_partner(db, "suwon", as_of=AS_OF, dormant_after_days=365)
+    assert [(a.id, a.signed_on) for a in after.agreements] == [(mou.id, dt.date(2013, 3, 12))]
+    assert partners.correct_agreement(db, "suwon", mou.id, fix, by=BY).changes == {}
+    (entry,) = entries(db)
+    assert (entry.who, entry.action, entry.target, entry.at) == (
+        "cli", AuditAction.CORRECT_AGREEMENT, f"suwon/{mou.id}", NOW)
+    with pytest.raises(UserError, match="expires_on: is before signed_on"):
+        partners.correct_agreement(
+            db, "suwon", mou.id, partners.AgreementCorrection(expires_on=dt.date(2000, 1, 1)),
+            by=BY)
+    with pytest.raises(UserError, match='suwon has no agreement "mou-1999"'):
+        partners.correct_agreement(db, "suwon", "mou-1999", fix, by=BY)

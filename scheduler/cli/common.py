@@ -19,6 +19,7 @@ import click
 if TYPE_CHECKING:
     from scheduler.config import Settings
     from scheduler.db.database import Database
+    from scheduler.services.audit import Actor
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,7 +45,7 @@ class Context:
 
     def database(self, *, bootstrap: bool = True, upgrade: bool = False) -> Database:
         """The database, its schema checked (created/upgraded with `upgrade`) and, with
-        `bootstrap`, the configured dataset loaded when the registry is empty."""
+        `bootstrap`, the configured dataset loaded the first time (once per database)."""
         if self._db is None:
             from scheduler.registry.bootstrap import open_database  # lazy: keeps --help fast
 
@@ -55,6 +56,12 @@ class Context:
     def today(self) -> dt.date:
         """Today in the configured time zone: the clock is read here, at the edge."""
         return dt.datetime.now(self.settings.tz).date()
+
+    def actor(self) -> Actor:
+        """Who makes a change from the command line ("cli"), and now (UTC): for the audit."""
+        from scheduler.services.audit import Actor  # lazy: keeps --help fast
+
+        return Actor.on_cli(dt.datetime.now(dt.UTC))
 
     def as_of(self, day: dt.date | None) -> dt.date:
         """`--as-of` when given, else today."""

@@ -69,15 +69,29 @@ class PartnerRow(Base):
     city: Mapped[str] = mapped_column(String(300), default="")
     working_group: Mapped[str | None] = mapped_column(String(100), nullable=True)  # explicit only
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    ended_on: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    end_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    end_reason_th: Mapped[str] = mapped_column(Text, default="", server_default="")
+
+
+class LocalPartyRow(Base):
+    """A party that signs on this side, under its English and Thai names."""
+
+    __tablename__ = "local_parties"
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    name_th: Mapped[str] = mapped_column(String(300), default="")
 
 
 class AgreementRow(Base):
     __tablename__ = "agreements"
     __table_args__ = (
         UniqueConstraint("partner_id", "kind", "signed_on", "local_party", name="uq_agreement"),
+        UniqueConstraint("partner_id", "ref", name="uq_agreement_ref"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    ref: Mapped[str] = mapped_column(String(100))  # the id users see, unique per partner
     kind: Mapped[str] = mapped_column(String(20))
     signed_on: Mapped[dt.date] = mapped_column(Date)
     local_party: Mapped[str] = mapped_column(String(300))
@@ -92,9 +106,13 @@ class AgreementRow(Base):
 
 class ActivityRow(Base):
     __tablename__ = "activities"
-    __table_args__ = (UniqueConstraint("partner_id", "date", "title", name="uq_activity"),)
+    __table_args__ = (
+        UniqueConstraint("partner_id", "date", "title", name="uq_activity"),
+        UniqueConstraint("partner_id", "ref", name="uq_activity_ref"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     partner_id: Mapped[str] = mapped_column(ForeignKey("partners.id"), index=True)
+    ref: Mapped[str] = mapped_column(String(100))  # the id users see, unique per partner
     date: Mapped[dt.date] = mapped_column(Date)
     title: Mapped[str] = mapped_column(Text)
     kind: Mapped[str] = mapped_column(String(40), default="other")
@@ -180,6 +198,20 @@ class RunRow(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     outcome: Mapped[str] = mapped_column(String(20), default="running")  # ok | error | running
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class AuditRow(Base):
+    """One change to the registry made by a person: when (UTC), who ("cli", or a web user's
+    email), what (an AuditAction value), on what, and the details as JSON."""
+
+    __tablename__ = "audit"
+    __table_args__ = (Index("ix_audit_at", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    who: Mapped[str] = mapped_column(String(320))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(400))
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
 
 
 class DaemonRow(Base):

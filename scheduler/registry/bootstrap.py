@@ -14,6 +14,9 @@ from sqlalchemy import text
 from scheduler.config import Settings
 from scheduler.db.database import Database
 
+# scheduler.registry.store.LOADED_KEY, repeated so that opening does not import the store.
+LOADED_KEY = "dataset_loaded"
+
 log = logging.getLogger("sistercity.run")
 
 __all__ = ["open_database"]
@@ -24,23 +27,32 @@ def open_database(
     today: dt.date | None = None,
 ) -> Database:
     """Open the configured database, creating the schema (upgrading it only when asked: that
-    is `sistercity init`) and loading the configured dataset files into an empty registry
-    (SPEC: the first command that needs the database); `today` as for `read_files`."""
+    is `sistercity init`) and, the first time only, loading the configured dataset files
+    (SPEC "Install and run": the database remembers that it was loaded, so a registry emptied
+    or changed since is never loaded over again); `today` as for `read_files`."""
     db = Database(settings.database_url, label=settings.label)
     db.schema_action = db.ensure_schema(upgrade=upgrade)
-    if bootstrap and settings.data_files:
+    if bootstrap:
         with db.engine.connect() as conn:
-            empty = conn.execute(text("SELECT 1 FROM partners LIMIT 1")).first() is None
-        if empty:
-            from scheduler.registry.dataset import read_files
-            from scheduler.registry.store import known_ids, partner_count, upsert_batch
-
-            with db.write(lock="bootstrap") as session:
-                if partner_count(session) == 0:
-                    batch = read_files(settings.data_files, known_ids(session), today=today)
-                    upsert_batch(session, batch)
-                    log.info(
-                        "loaded %s into the new registry",
-                        ", ".join(p.name for p in settings.data_files),
-                    )
+            loaded = conn.execute(
+                text("SELECT 1 FROM registry_meta WHERE key = :key"), {"key": LOADED_KEY}
+            ).first() is not None
+        if not loaded:
+            _load_once(db, settings, today)
     return db
+
+
+def _load_once(db: Database, settings: Settings, today: dt.date | None) -> None:
+    """Load the configured dataset files and set the mark, under the bootstrap lock (two
+    commands starting at once load it once)."""
+    from scheduler.registry.dataset import read_files
+    from scheduler.registry.store import known_ids, mark_loaded, upsert_batch, was_loaded
+
+    with db.write(lock="bootstrap") as session:
+        if was_loaded(session):
+            return
+        if settings.data_files:
+            upsert_batch(session, read_files(settings.data_files, known_ids(session), today=today))
+            log.info("loaded %s into the new registry",
+                     ", ".join(p.name for p in settings.data_files))
+        mark_loaded(session, "data.files")

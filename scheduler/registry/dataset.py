@@ -30,6 +30,7 @@ from scheduler.registry.domain import (
     Consulate,
     Contact,
     Level,
+    LocalParty,
     Meeting,
     Partner,
     Recurrence,
@@ -62,6 +63,7 @@ class Batch:
     partners: dict[str, tuple[Partner, frozenset[str]]] = field(default_factory=dict)
     deadlines: dict[str, tuple[BudgetDeadline, frozenset[str]]] = field(default_factory=dict)
     meetings: dict[str, tuple[Meeting, frozenset[str]]] = field(default_factory=dict)
+    local_parties: dict[str, tuple[LocalParty, frozenset[str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,7 @@ _KNOWN_TABLES = (
     "working_group",
     "consulate",
     "mfa",
+    "local_party",
     "partner",
     "budget_deadline",
     "meeting",
@@ -203,6 +206,7 @@ class _File:
         readers: list[tuple[str, str, _ReadRecord, dict[str, Any]]] = [
             ("contact", "contact", _read_contact, batch.contacts),
             ("working_group", "working group", _read_group, batch.groups),
+            ("local_party", "local party", _read_party, batch.local_parties),
             ("partner", "partner", self._read_partner, batch.partners),
             ("budget_deadline", "budget deadline", _read_deadline, batch.deadlines),
             ("meeting", "meeting", _read_meeting, batch.meetings),
@@ -242,9 +246,10 @@ class _File:
     def _read_partner(self, rec: Record) -> tuple[Partner, frozenset[str]]:
         agreements: list[Agreement] = []
         keys: set[tuple[str, dt.date, str]] = set()
+        ids: set[tuple[str, str]] = set()
         for sub in self._subtables(rec, "agreement"):
             agreement = _read_agreement(sub)
-            if agreement is None:
+            if agreement is None or not _new_id(sub, "agreement", agreement.id, ids):
                 continue
             self.happened(sub, "signed_on", agreement.signed_on)
             if agreement.key in keys:
@@ -254,9 +259,10 @@ class _File:
         activities: dict[tuple[dt.date, str], Activity] = {}
         for sub in self._subtables(rec, "activity"):
             activity = _read_activity(sub)
-            if activity is not None:
+            if activity is not None and _new_id(sub, "activity", activity.id, ids):
                 self.happened(sub, "date", activity.date)
                 activities.setdefault(activity.key, activity)  # the first of a repeat counts
+        ended_on = rec.date("ended_on")
         partner = Partner(
             id=rec.slug("id"),
             name=rec.text("name", required=True),
@@ -266,8 +272,27 @@ class _File:
             working_group=rec.slug("working_group", required=False) or None,
             agreements=tuple(agreements),
             activities=tuple(activities.values()),
+            ended_on=ended_on,
+            end_reason=rec.text("end_reason"),
+            end_reason_th=rec.text("end_reason_th"),
         )
         return partner, _done(rec)
+
+
+def _new_id(rec: Record, kind: str, ident: str, seen: set[tuple[str, str]]) -> bool:
+    """Whether a partner's agreement or activity id is not a repeat (a repeat is a problem);
+    True for no id."""
+    if ident and (kind, ident) in seen:
+        rec.problem("id", f'duplicate {kind} id "{ident}" within this partner')
+        return False
+    seen.add((kind, ident))
+    return True
+
+
+def _read_party(rec: Record) -> tuple[LocalParty, frozenset[str]]:
+    party = LocalParty(id=rec.slug("id"), name=rec.text("name", required=True),
+                       name_th=rec.text("name_th"))
+    return party, _done(rec)
 
 
 def _done(rec: Record) -> frozenset[str]:
@@ -305,10 +330,11 @@ def _read_activity(rec: Record) -> Activity | None:
     date = rec.date("date", required=True)
     title = rec.text("title", required=True)
     kind = rec.text("kind", default="other") or "other"
+    ident = rec.slug("id", required=False)
     rec.done()
     if date is None or not title:
         return None
-    return Activity(date=date, title=title, kind=kind)
+    return Activity(date=date, title=title, kind=kind, id=ident)
 
 
 def _read_agreement(rec: Record) -> Agreement | None:
@@ -336,6 +362,7 @@ def _read_agreement(rec: Record) -> Agreement | None:
         contact_person=rec.text("contact_person"),
         contact_email=contact_email,
         notes=rec.text("notes"),
+        id=rec.slug("id", required=False),
     )
     rec.done()
     return agreement if signed_on else None

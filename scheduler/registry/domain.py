@@ -7,8 +7,10 @@ never see a session or a file. Everything here is frozen; lists are tuples.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 
@@ -100,6 +102,7 @@ class Agreement:
     contact_person: str = ""
     contact_email: str = ""
     notes: str = ""
+    id: str = ""  # a slug unique within the partner; "" until stored (then derived)
 
     @property
     def key(self) -> tuple[str, dt.date, str]:
@@ -112,10 +115,62 @@ class Activity:
     date: dt.date
     title: str
     kind: str = "other"
+    id: str = ""  # a slug unique within the partner; "" until stored (then derived)
 
     @property
     def key(self) -> tuple[dt.date, str]:
+        """Identity within a partner when there is no id (SPEC: date and title)."""
         return (self.date, self.title)
+
+
+def derived_id(base: str, taken: set[str]) -> str:
+    """A record id from `base` (e.g. "sister-city-2015-03-30"), with -2, -3… while it is in
+    `taken`; the result is added to `taken` (SPEC: ids of agreements and activities)."""
+    base = _NOT_SLUG.sub("-", base.lower()).strip("-")[:90].strip("-") or "record"
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}-{n}"
+    taken.add(candidate)
+    return candidate
+
+
+def agreement_id_base(agreement: Agreement) -> str:
+    """The id an agreement without one is given: its kind and signing date."""
+    return f"{agreement.kind.value}-{agreement.signed_on.isoformat()}"
+
+
+def activity_id_base(activity: Activity) -> str:
+    """The id an activity without one is given: its kind and date."""
+    return f"{activity.kind}-{activity.date.isoformat()}"
+
+
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class LocalParty:
+    """Who signs on this side (SPEC `[[local_party]]`): one party under either name."""
+
+    id: str
+    name: str
+    name_th: str = ""
+
+
+def party_key(text: str) -> str:
+    """A local party's name as matched: case and spacing ignored."""
+    return "".join(unicodedata.normalize("NFC", text).casefold().split())
+
+
+def canonical_party(text: str, parties: Iterable[LocalParty]) -> str:
+    """The English name of the party `text` names (by id, English or Thai name, case and
+    spacing ignored), or `text` itself when it names none (SPEC: a local party is the same
+    party under its English or Thai name)."""
+    key = party_key(text)
+    for party in parties:
+        if key in {party_key(party.id), party_key(party.name), party_key(party.name_th)}:
+            return party.name
+    return text
 
 
 @dataclass(frozen=True)
@@ -128,6 +183,14 @@ class Partner:
     working_group: str | None = None  # resolved group id (explicit, or by country)
     agreements: tuple[Agreement, ...] = ()
     activities: tuple[Activity, ...] = ()
+    ended_on: dt.date | None = None  # the relation ended (SPEC `end`): no reminder from then
+    end_reason: str = ""
+    end_reason_th: str = ""
+
+    def ended_by(self, as_of: dt.date) -> bool:
+        """True when the relation ended on or before `as_of` (SPEC: no reminder of any job
+        in a run as of a date on or after `ended_on`)."""
+        return self.ended_on is not None and self.ended_on <= as_of
 
     def first_signed_on(self) -> dt.date | None:
         return min((a.signed_on for a in self.agreements), default=None)
@@ -204,6 +267,15 @@ class Registry:
     partners: Mapping[str, Partner] = field(default_factory=dict)
     budget_deadlines: Mapping[str, BudgetDeadline] = field(default_factory=dict)
     meetings: Mapping[str, Meeting] = field(default_factory=dict)
+    local_parties: Mapping[str, LocalParty] = field(default_factory=dict)
+
+    def active_on(self, as_of: dt.date) -> Registry:
+        """The registry a run as of `as_of` plans from: partners whose relation ended on or
+        before that date left out (SPEC "What is sent": no reminder of any job about them)."""
+        if not any(p.ended_by(as_of) for p in self.partners.values()):
+            return self
+        kept = {pid: p for pid, p in self.partners.items() if not p.ended_by(as_of)}
+        return replace(self, partners=kept)
 
     def staff(self) -> list[Contact]:
         return [c for c in self.contacts.values() if c.role is Role.STAFF]

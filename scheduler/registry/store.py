@@ -6,10 +6,9 @@ partner: the planning benchmark runs over 10,000 partners.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, select, update
@@ -21,17 +20,22 @@ from scheduler.db.models import (
     BudgetDeadlineRow,
     ConsulateRow,
     ContactRow,
+    LocalPartyRow,
     MeetingRow,
     MetaRow,
     PartnerRow,
     WorkingGroupRow,
 )
+from scheduler.errors import DataError
 
 # Qualified (domain.Partner) so that a domain value and its row (PartnerRow) never look alike.
 from scheduler.registry import domain
 from scheduler.registry.dataset import Batch, Known
 
 MFA_KEY = "mfa_contact"
+# Set once the configured dataset was loaded (or a `load` made the registry): SPEC "Install
+# and run", the first command loads the dataset files once. Migration 0005 writes it too.
+LOADED_KEY = "dataset_loaded"
 
 
 @dataclass
@@ -54,6 +58,17 @@ def known_ids(session: Session) -> Known:
 def partner_count(session: Session) -> int:
     """How many partners are stored (0: the registry is empty and may be bootstrapped)."""
     return int(session.scalar(select(func.count()).select_from(PartnerRow)) or 0)
+
+
+def was_loaded(session: Session) -> bool:
+    """Whether the registry was loaded once already (then no command loads data.files)."""
+    return session.get(MetaRow, LOADED_KEY) is not None
+
+
+def mark_loaded(session: Session, how: str) -> None:
+    """Remember that the registry was loaded (`how`: what loaded it, for people reading)."""
+    if not was_loaded(session):
+        session.add(MetaRow(key=LOADED_KEY, value=how))
 
 
 def upsert_rows(
@@ -118,9 +133,11 @@ _RECURRENCE_KEYS = {
     "dtstart": ("dtstart",),
     "rrule": ("rrule",),
 }
-_PARTNER_COLUMNS = ("id", "name", "name_th", "country", "city", "working_group")
-# Agreement's fields in order, each stored in the agreements column of the same name.
-_AGREEMENT_FIELDS = tuple(f.name for f in fields(domain.Agreement))
+_PARTNER_COLUMNS = ("id", "name", "name_th", "country", "city", "working_group", "ended_on",
+                    "end_reason", "end_reason_th")
+# Agreement's fields in order, each stored in the agreements column of the same name; its
+# `id` is the column `ref` (the column `id` is the row's number).
+_AGREEMENT_FIELDS = tuple(f.name for f in fields(domain.Agreement) if f.name != "id")
 
 R = TypeVar("R")
 
@@ -158,6 +175,10 @@ def _contact_values(c: domain.Contact) -> dict[str, Any]:
 def _group_values(g: domain.WorkingGroup) -> dict[str, Any]:
     return {"id": g.id, "name": g.name, "name_th": g.name_th, "lead": g.lead,
             "countries": list(g.countries)}
+
+
+def _party_values(p: domain.LocalParty) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "name_th": p.name_th}
 
 
 def _partner_values(p: domain.Partner) -> dict[str, Any]:
@@ -205,12 +226,14 @@ def upsert_batch(session: Session, batch: Batch) -> dict[str, UpsertCounts]:
             "key",
             [({"key": MFA_KEY, "value": batch.mfa_contact}, frozenset({"value"}))],
         )
+    result["local parties"] = _upsert_records(session, LocalPartyRow, batch.local_parties,
+                                              _party_values)
     result["partners"] = _upsert_records(session, PartnerRow, batch.partners, _partner_values)
     partners = [p for p, _ in batch.partners.values()]
     result["agreements"] = upsert_agreements(
         session, [(p.id, a) for p in partners for a in p.agreements]
     )
-    result["activities"] = add_activities(
+    result["activities"] = upsert_activities(
         session, [(p.id, a) for p in partners for a in p.activities]
     )
     result["budget deadlines"] = _upsert_records(
@@ -227,71 +250,106 @@ def _agreement_values(partner_id: str, a: domain.Agreement) -> dict[str, Any]:
     return {"partner_id": partner_id, **values, "kind": a.kind.value, "areas": list(a.areas)}
 
 
+def _activity_values(partner_id: str, a: domain.Activity) -> dict[str, Any]:
+    return {"partner_id": partner_id, "date": a.date, "title": a.title, "kind": a.kind}
+
+
+@dataclass(frozen=True)
+class _Records:
+    """How one table of partner records (agreements or activities) is matched and stored."""
+
+    model: Any
+    key_columns: tuple[str, ...]  # the identity without an id (after partner_id)
+    values: Callable[[str, Any], dict[str, Any]]
+    id_base: Callable[[Any], str]
+
+
+_AGREEMENTS = _Records(AgreementRow, ("kind", "signed_on", "local_party"), _agreement_values,
+                       domain.agreement_id_base)
+_ACTIVITIES = _Records(ActivityRow, ("date", "title"), _activity_values,
+                       domain.activity_id_base)
+
+
 def upsert_agreements(session: Session, items: list[tuple[str, domain.Agreement]]) -> UpsertCounts:
-    """Match by (partner, kind, signing date, local party); fill in what is new or changed.
-    Optional fields that are empty in the source never erase what is stored."""
+    """Match each (partner id, agreement) by its id when it has one, else by (partner, kind,
+    signing date, local party) — the local party by either of its names (SPEC "Dataset
+    file"); fill in what is new or changed. Optional fields that are empty in the source
+    never erase what is stored. A new agreement without an id is given one (kind-date)."""
+    parties = list(_local_parties(session).values())
+    items = [(pid, replace(a, local_party=domain.canonical_party(a.local_party, parties)))
+             for pid, a in items]
+
+    def canonical(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        # Rows stored before their party was declared may name it in Thai.
+        return (row["partner_id"], row["kind"], row["signed_on"],
+                domain.canonical_party(row["local_party"], parties))
+
+    return _upsert_partner_records(session, _AGREEMENTS, items, canonical)
+
+
+def upsert_activities(session: Session, items: list[tuple[str, domain.Activity]]) -> UpsertCounts:
+    """Match each (partner id, activity) by its id when it has one, else by (partner, date,
+    title); store the new ones (with an id derived from kind and date when none is given)."""
+    return _upsert_partner_records(session, _ACTIVITIES, items)
+
+
+def _upsert_partner_records(
+    session: Session, spec: _Records, items: list[tuple[str, Any]],
+    key_of: Callable[[Mapping[str, Any]], tuple[Any, ...]] | None = None,
+) -> UpsertCounts:
+    """Upsert (partner id, record) pairs of one kind: matched by id when the record has one
+    (else by `key_of` its stored values: partner and spec.key_columns by default)."""
+    key_of = key_of or (lambda row: (row["partner_id"], *(row[c] for c in spec.key_columns)))
     counts = UpsertCounts()
-    # key -> (row id, or None for a row this call inserts; stored values)
-    existing: dict[tuple[str, str, dt.date, str], tuple[int | None, dict[str, Any]]] = {}
-    partner_ids = sorted({pid for pid, _ in items})
-    table = AgreementRow.__table__
-    for chunk in _chunks(partner_ids, 500):
-        rows = session.execute(select(table).where(table.c.partner_id.in_(chunk))).mappings()
-        for row in rows:
-            key = (row["partner_id"], row["kind"], row["signed_on"], row["local_party"])
-            existing[key] = (row["id"], dict(row))
+    by_ref: dict[tuple[str, str], dict[str, Any]] = {}
+    by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
+    taken: dict[str, set[str]] = defaultdict(set)
+    table = spec.model.__table__
+    for chunk in _chunks(sorted({pid for pid, _ in items}), 500):
+        for row in session.execute(select(table).where(table.c.partner_id.in_(chunk))).mappings():
+            stored = dict(row)
+            by_ref[(row["partner_id"], row["ref"])] = stored
+            by_key[key_of(stored)] = stored
+            taken[row["partner_id"]].add(row["ref"])
     new: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
-    for pid, agreement in items:
-        values = _agreement_values(pid, agreement)
-        key = (pid, agreement.kind.value, agreement.signed_on, agreement.local_party)
-        found = existing.get(key)
-        if found is None:
-            new.append(values)
-            existing[key] = (None, values)
+    changed: dict[int, dict[str, Any]] = {}
+    clashes: list[str] = []
+    for pid, record in items:
+        values = spec.values(pid, record)
+        key = key_of(values)
+        by_id = by_ref.get((pid, record.id)) if record.id else None
+        found = by_id or by_key.get(key)
+        twin = by_key.get(key)
+        if by_id is not None and twin is not None and twin is not by_id:
+            clashes.append(f'{pid}: "{record.id}" would become the same as "{twin["ref"]}" '
+                           "(remove one of them with `sistercity remove`)")
             continue
-        row_id, stored = found
-        patch = {k: v for k, v in values.items() if v not in (None, "", []) and stored[k] != v}
+        if found is None:
+            ref = record.id if record.id else domain.derived_id(spec.id_base(record), taken[pid])
+            taken[pid].add(ref)
+            stored = {**values, "ref": ref}
+            new.append(stored)
+            by_ref[(pid, ref)] = by_key[key] = stored
+            continue
+        if record.id:
+            values["ref"] = record.id
+        if by_id is None:  # the same identity, perhaps spelt otherwise: keep it as stored
+            values = {k: v for k, v in values.items() if k not in spec.key_columns}
+        # Empty optional values in the source never erase what is stored.
+        patch = {k: v for k, v in values.items() if v not in (None, "", []) and found[k] != v}
+        found.update(patch)
         if not patch:
             counts.unchanged += 1
-        elif row_id is None:
-            stored.update(patch)  # listed twice in this load: the later values win, once
-        else:
-            changed.append({"id": row_id, **patch})
-    return _write(session, AgreementRow, new, changed, counts)
+        elif found.get("id") is not None:  # None: a row this call inserts, listed twice
+            changed.setdefault(found["id"], {"id": found["id"]}).update(patch)
+    if clashes:
+        raise DataError(clashes)
+    return _write(session, spec.model, new, list(changed.values()), counts)
 
 
-def add_activities(session: Session, items: list[tuple[str, domain.Activity]]) -> UpsertCounts:
-    """Insert activities not yet recorded (matched by partner, date and title)."""
-    counts = UpsertCounts()
-    partner_ids = sorted({pid for pid, _ in items})
-    existing: set[tuple[str, dt.date, str]] = set()
-    for chunk in _chunks(partner_ids, 500):
-        rows = session.execute(
-            select(ActivityRow.partner_id, ActivityRow.date, ActivityRow.title).where(
-                ActivityRow.partner_id.in_(chunk)
-            )
-        )
-        existing.update((r[0], r[1], r[2]) for r in rows)
-    new = []
-    for pid, activity in items:
-        key = (pid, activity.date, activity.title)
-        if key in existing:
-            counts.unchanged += 1
-            continue
-        existing.add(key)
-        new.append(
-            {
-                "partner_id": pid,
-                "date": activity.date,
-                "title": activity.title,
-                "kind": activity.kind,
-            }
-        )
-    if new:
-        session.execute(insert(ActivityRow), new)
-    counts.created = len(new)
-    return counts
+def _local_parties(session: Session) -> dict[str, domain.LocalParty]:
+    return {r.id: domain.LocalParty(r.id, r.name, r.name_th)
+            for r in session.scalars(select(LocalPartyRow))}
 
 
 def load_registry(session: Session) -> domain.Registry:
@@ -319,21 +377,23 @@ def load_registry(session: Session) -> domain.Registry:
     kinds = {k.value: k for k in domain.AgreementKind}
     agreements: dict[str, list[domain.Agreement]] = defaultdict(list)
     t = AgreementRow.__table__.c
-    query = select(t.partner_id, *(t[name] for name in _AGREEMENT_FIELDS))
-    for pid, kind, signed_on, local_party, areas, *rest in session.execute(query):
-        agreements[pid].append(
-            domain.Agreement(kinds[kind], signed_on, local_party, tuple(areas or ()), *rest)
-        )
+    query = select(t.partner_id, t.ref, *(t[name] for name in _AGREEMENT_FIELDS))
+    for pid, ref, *columns in session.execute(query):
+        stored = dict(zip(_AGREEMENT_FIELDS, columns, strict=True))
+        stored.update(kind=kinds[stored["kind"]], areas=tuple(stored["areas"] or ()))
+        agreements[pid].append(domain.Agreement(**stored, id=ref))
     activities: dict[str, list[domain.Activity]] = defaultdict(list)
-    for pid_, day, title, kind in session.execute(
-        select(ActivityRow.partner_id, ActivityRow.date, ActivityRow.title, ActivityRow.kind)
+    a = ActivityRow.__table__.c
+    for pid_, day, title, kind, ref in session.execute(
+        select(a.partner_id, a.date, a.title, a.kind, a.ref)
     ):
-        activities[pid_].append(domain.Activity(day, title, kind))
+        activities[pid_].append(domain.Activity(day, title, kind, id=ref))
 
     partners = {}
     p = PartnerRow.__table__.c
-    query = select(p.id, p.name, p.name_th, p.country, p.city, p.working_group)
-    for pid, name, name_th, country, city, group in session.execute(
+    query = select(p.id, p.name, p.name_th, p.country, p.city, p.working_group, p.ended_on,
+                   p.end_reason, p.end_reason_th)
+    for pid, name, name_th, country, city, group, ended_on, reason, reason_th in session.execute(
         query.order_by(p.country, p.name)
     ):
         mine = agreements.get(pid, [])
@@ -349,6 +409,9 @@ def load_registry(session: Session) -> domain.Registry:
             working_group=group or by_country.get(country),
             agreements=tuple(mine),
             activities=tuple(done),
+            ended_on=ended_on,
+            end_reason=reason or "",
+            end_reason_th=reason_th or "",
         )
     deadlines = {
         r.id: domain.BudgetDeadline(**_scheduled_fields(r), notes=r.notes)
@@ -371,6 +434,7 @@ def load_registry(session: Session) -> domain.Registry:
         partners=partners,
         budget_deadlines=deadlines,
         meetings=meetings,
+        local_parties=_local_parties(session),
     )
 
 

@@ -110,9 +110,10 @@ class Runner:
             return load_registry(session)
 
     def context(self, registry: Registry, as_of: dt.date, history: History) -> PlanContext:
-        """What a planner sees for one run as of `as_of` (local date)."""
+        """What a planner sees for one run as of `as_of` (local date): partners whose relation
+        ended by then are left out (SPEC: no reminder of any job about them)."""
         return PlanContext(
-            registry=registry,
+            registry=registry.active_on(as_of),
             as_of=as_of,
             settings=self.settings.jobs,
             calendar=self.calendar,

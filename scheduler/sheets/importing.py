@@ -17,13 +17,13 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from scheduler.db.models import PartnerRow
 from scheduler.problems import Problems
-from scheduler.registry.domain import Agreement, Partner, Registry
+from scheduler.registry.domain import Agreement, Partner, Registry, canonical_party
 from scheduler.registry.store import load_registry, upsert_agreements, upsert_rows
 from scheduler.sheets.cells import name_key
 from scheduler.sheets.reading import ReadFile, Where, refuse, sheet_problems
@@ -151,7 +151,8 @@ class _Planner:
         for partner in registry.partners.values():
             self._index(partner)
             for a in partner.agreements:
-                self.agreements[(partner.id, a.kind.value, a.signed_on, a.local_party)] = a
+                party = canonical_party(a.local_party, registry.local_parties.values())
+                self.agreements[(partner.id, a.kind.value, a.signed_on, party)] = a
 
     def _index(self, partner: Partner) -> None:
         self.by_name[(partner.country, name_key(partner.name))].append(partner.id)
@@ -214,7 +215,9 @@ class _Planner:
 
     def _agreement(self, row: SheetRow,
                    partner_id: str) -> tuple[AgreementMatch, Where | None] | None:
-        a = row.agreement
+        # The same local party under its Thai name is the same party (SPEC "Dataset file").
+        a = replace(row.agreement, local_party=canonical_party(
+            row.agreement.local_party, self.registry.local_parties.values()))
         key = (partner_id, a.kind.value, a.signed_on, a.local_party)
         earlier = self.in_file.get(key)
         if earlier is not None:
