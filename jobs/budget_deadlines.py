@@ -18,6 +18,7 @@ from scheduler.planning import (
     PlanContext,
     RecipientSet,
     occurrences,
+    plan_items,
     search_window,
     staged,
 )
@@ -65,11 +66,11 @@ def plan(ctx: PlanContext) -> list[Notice]:
     lead_days = ctx.settings.deadline_lead_days
     start, end = search_window(ctx.as_of, lead_days)
     staff = registry.staff()
-    notices: list[Notice] = []
-    for deadline in registry.budget_deadlines.values():
+
+    def plan_deadline(deadline: BudgetDeadline) -> list[Notice]:
         dates = occurrences(deadline.recurrence, start, end)
         if not dates:
-            continue
+            return []
         groups = registry.groups_or_all(deadline.working_groups)
         recipients = RecipientSet()
         for group in groups:
@@ -77,6 +78,7 @@ def plan(ctx: PlanContext) -> list[Notice]:
         for contact in staff:
             recipients.add(contact, "staff")
         listed = groups if deadline.working_groups else []
+        notices: list[Notice] = []
         for when in dates:
             day = when.date()
             context = {
@@ -85,7 +87,11 @@ def plan(ctx: PlanContext) -> list[Notice]:
             }
             item = f"{deadline.id}"
             notices.extend(staged(ctx, NAME, item, day, lead_days, recipients, context))
-    return notices
+        return notices
+
+    return plan_items(
+        ctx, NAME, registry.budget_deadlines.values(), lambda d: d.id, plan_deadline
+    )
 
 
 SPEC = JobSpec(name=NAME, plan=plan, schedule="0 8 * * 1-5")

@@ -10,8 +10,15 @@ silence starts a new one (a new occurrence, so it notifies afresh).
 from __future__ import annotations
 
 from jobs.common import partner_view
-from scheduler.planning import HistoryWindow, JobSpec, Notice, PlanContext, RecipientSet
-from scheduler.registry.domain import quiet_since, spell_start
+from scheduler.planning import (
+    HistoryWindow,
+    JobSpec,
+    Notice,
+    PlanContext,
+    RecipientSet,
+    plan_items,
+)
+from scheduler.registry.domain import Partner, quiet_since, spell_start
 
 NAME = "dormant-partners"
 
@@ -24,11 +31,11 @@ def plan(ctx: PlanContext) -> list[Notice]:
     after = ctx.settings.dormant_after_days
     repeat = ctx.settings.dormant_repeat_days
     staff = registry.staff()
-    notices: list[Notice] = []
-    for partner in registry.partners.values():
+
+    def plan_partner(partner: Partner) -> list[Notice]:
         start = spell_start(partner, ctx.as_of, after)
         if start is None:
-            continue
+            return []
         since = quiet_since(partner, ctx.as_of)
         assert since is not None
         recipients = RecipientSet()
@@ -51,12 +58,15 @@ def plan(ctx: PlanContext) -> list[Notice]:
             "told": recipients.names(),
         }
         stage = (ctx.as_of - start).days  # days into the spell: one key per notice date
+        notices: list[Notice] = []
         for recipient in recipients:
             previous = ctx.history.get(partner.id, start, recipient.address)
             if previous is not None and (ctx.as_of - previous.last_as_of).days < repeat:
                 continue
             notices.append(Notice(NAME, partner.id, start, stage, recipient, context))
-    return notices
+        return notices
+
+    return plan_items(ctx, NAME, registry.partners.values(), lambda p: p.id, plan_partner)
 
 
 # History reaches back to the start of a spell, not just to as_of.

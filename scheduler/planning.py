@@ -2,7 +2,8 @@
 the `JobSpec` each job module exposes.
 
 Planners are pure: `plan(ctx) -> list[Notice]`, given a registry snapshot, a date and what was
-already queued (History). No session, no clock, no I/O. This module holds only types and pure
+already queued (History). No session, no clock, no I/O; the one thing a planner writes is
+`ctx.skipped`, the items it could not plan (see `plan_items`). This module holds only types and pure
 rules, so that config (which validates job names), the jobs and the services can all import it
 without a cycle.
 """
@@ -14,7 +15,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from scheduler.dates.recurrence import parse_rule
 from scheduler.dates.thaidate import WorkingCalendar
@@ -79,6 +80,16 @@ class History:
 
 
 @dataclass(frozen=True)
+class SkippedItem:
+    """One item a planner could not plan (SPEC "Delivery": reported and skipped, the rest of
+    its job goes on): the job, the item's id, and why ("ExceptionType: message")."""
+
+    job: str
+    item: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class PlanContext:
     """Everything a planner may read: the registry snapshot, the run's date (local), the job
     settings, the working calendar, the IANA time zone, what was already queued and the
@@ -91,6 +102,8 @@ class PlanContext:
     timezone: str = "Asia/Bangkok"
     history: History = field(default_factory=History)
     sender: str = ""
+    # Filled by `plan_items` while planning; the runner reports them.
+    skipped: list[SkippedItem] = field(default_factory=list, compare=False)
 
 
 # (notices of one message, every notice of the run, now in UTC) → (template variables added
@@ -198,13 +211,47 @@ def staged(
 
 
 def occurrences(rec: Recurrence, start: dt.date, end: dt.date) -> list[dt.datetime]:
-    """Occurrences (local wall time) whose date lies in [start, end]."""
+    """Occurrences (local wall time) whose date lies in [start, end], the first of each day
+    only, in order.
+
+    An item's notices are keyed by (item, date), so same-day occurrences are one item (SPEC
+    "Delivery"): a rule such as `FREQ=DAILY;BYHOUR=9,15`, refused by `load` but possibly in an
+    older database, would otherwise give two notices with one key.
+    """
     if not rec.rrule:
         return [rec.dtstart] if start <= rec.dtstart.date() <= end else []
     rule = parse_rule(rec.rrule, rec.dtstart)
     lo = dt.datetime.combine(start, dt.time.min)
     hi = dt.datetime.combine(end, dt.time.max)
-    return list(rule.between(lo, hi, inc=True))
+    first: dict[dt.date, dt.datetime] = {}
+    for when in rule.between(lo, hi, inc=True):
+        first.setdefault(when.date(), when)
+    return sorted(first.values())
+
+
+Item = TypeVar("Item")
+
+
+def plan_items(
+    ctx: PlanContext,
+    job: str,
+    items: Iterable[Item],
+    key: Callable[[Item], str],
+    plan_one: Callable[[Item], Iterable[Notice]],
+) -> list[Notice]:
+    """The notices of each of `items` (`plan_one(item)`), in order. An item whose planning
+    raises gives no notice at all and is recorded in `ctx.skipped` under `key(item)`; the
+    others are planned as usual (SPEC "Delivery": one item that cannot be planned is reported
+    and skipped, the rest of its job goes on)."""
+    notices: list[Notice] = []
+    for item in items:
+        try:
+            found = list(plan_one(item))  # whole or nothing: no half-planned item
+        except Exception as exc:  # any fault of one item's data must not stop the job
+            ctx.skipped.append(SkippedItem(job, key(item), f"{type(exc).__name__}: {exc}"))
+            continue
+        notices.extend(found)
+    return notices
 
 
 def short_hash(text: str) -> str:

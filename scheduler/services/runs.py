@@ -27,7 +27,7 @@ from scheduler.mail.delivery import DeliveryReport
 from scheduler.mail.outbox import Draft, draft_messages, load_history, queue_drafts
 from scheduler.mail.render import Renderer
 from scheduler.mail.transports import safe_recipient
-from scheduler.planning import History, PlanContext
+from scheduler.planning import History, JobSpec, Notice, PlanContext, SkippedItem
 from scheduler.registry.domain import Registry
 from scheduler.registry.store import load_registry
 from scheduler.services.outbox import any_waiting, deliver
@@ -38,7 +38,8 @@ log = logging.getLogger("sistercity.run")
 @dataclass
 class JobResult:
     """One job's run: notices planned, messages queued (or drafted, in a dry run), the ids of
-    the queued messages and of the run row (None in a dry run)."""
+    the queued messages and of the run row (None in a dry run), and the items that could not
+    be planned (skipped; the rest of the job went on)."""
 
     job: str
     as_of: dt.date
@@ -46,6 +47,7 @@ class JobResult:
     messages: int = 0
     message_ids: list[int] = field(default_factory=list)
     run_id: int | None = None
+    skipped: list[SkippedItem] = field(default_factory=list)
 
 
 class Runner:
@@ -101,7 +103,7 @@ class Runner:
         if dry_run:
             with self.db.read() as session:
                 history = load_history(session, job, since)
-            notices = spec.plan(self.context(registry, as_of, history))
+            notices = self._plan(spec, self.context(registry, as_of, history), result)
             for draft in draft_messages(
                 job, notices, self.renderer, digest=spec.digest, as_of=as_of, now=now,
                 extras=spec.extras, subject_only=subjects_only,
@@ -113,13 +115,14 @@ class Runner:
             return result
         with self.db.write(lock=f"plan:{job}") as session:
             history = load_history(session, job, since)
-            notices = spec.plan(self.context(registry, as_of, history))
+            notices = self._plan(spec, self.context(registry, as_of, history), result)
             drafts = draft_messages(
                 job, notices, self.renderer, digest=spec.digest, as_of=as_of, now=now,
                 extras=spec.extras,
             )
             run = RunRow(
-                job=job, as_of=as_of, trigger=trigger, started_at=now, finished_at=now, outcome="ok"
+                job=job, as_of=as_of, trigger=trigger, started_at=now, finished_at=now,
+                outcome="ok", error=skipped_text(result.skipped),
             )
             session.add(run)
             session.flush()
@@ -137,6 +140,16 @@ class Runner:
         result.notices, result.messages = queued.notices, queued.messages
         result.message_ids = queued.message_ids
         return result
+
+    @staticmethod
+    def _plan(spec: JobSpec, ctx: PlanContext, result: JobResult) -> list[Notice]:
+        """The job's notices; the items it skipped are logged and kept in `result`."""
+        notices = spec.plan(ctx)
+        for item in ctx.skipped:
+            log.warning("%s: item %s skipped, it cannot be planned: %s",
+                        item.job, item.item, item.reason)
+        result.skipped = list(ctx.skipped)
+        return notices
 
     def record_failure(
         self, job: str, as_of: dt.date, now: dt.datetime, error: str, trigger: str
@@ -192,6 +205,15 @@ class Runner:
                          trigger=trigger, on_draft=on_draft)
             for job in jobs
         ]
+
+
+def skipped_text(skipped: Sequence[SkippedItem]) -> str | None:
+    """What the run row records of the skipped items (None when there are none), cut to
+    4000 characters like a run's error."""
+    if not skipped:
+        return None
+    lines = [f"item {s.item} skipped: {s.reason}" for s in skipped]
+    return "\n".join(lines)[:4000]
 
 
 @contextmanager
@@ -269,6 +291,7 @@ class DryRun:
     notices: int
     messages: int
     drafts: tuple[DraftLine, ...]
+    skipped: tuple[SkippedItem, ...] = ()
 
 
 def dry_run(
@@ -289,7 +312,8 @@ def dry_run(
 
             result = runner.run_job(job, as_of, now=now, registry=registry, dry_run=True,
                                     on_draft=show, subjects_only=True)
-            yield DryRun(job, as_of, result.notices, result.messages, tuple(lines))
+            yield DryRun(job, as_of, result.notices, result.messages, tuple(lines),
+                         tuple(result.skipped))
 
 
 @dataclass(frozen=True)
