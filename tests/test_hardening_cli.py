@@ -4,12 +4,17 @@ it, exit status 2 and no traceback."""
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 import subprocess
 import sys
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
 from conftest import REPO, Project
 
 AS_OF = "2018-04-06"  # the "plan" deadline (2018-04-13) has its 7-day stage due
@@ -77,3 +82,114 @@ def test_a_bad_deadline_is_skipped_and_the_others_are_queued(project: Project) -
     assert again.status == 0, again.err
     # the next day: the new last day of the window, and the stages that came due (five days)
     assert queued_items(project)["twice-a-day"] == 61 * 3 + 5 * 3
+
+
+# -- fault 8: tracebacks instead of a clear message -----------------------------------------------
+def assert_refused(ran: Ran, *named: str) -> None:
+    """Exit status 2, a message naming each of `named`, and no traceback."""
+    assert ran.status == 2, (ran.out, ran.err)
+    assert "Traceback" not in ran.out + ran.err
+    for name in named:
+        assert name in ran.err, ran.err
+
+
+def partner_count(project: Project) -> int:
+    with sqlite3.connect(project.db_path) as conn:
+        return int(conn.execute("SELECT count(*) FROM partners").fetchone()[0])
+
+
+def rewrite_member(source: Path, target: Path, member: str, change: str) -> None:
+    """A copy of the workbook `source` with one zip member damaged: "cut" (half its XML),
+    "drop" (missing) or "crc" (stored uncompressed, then bytes changed after the checksum
+    was taken)."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename == member:
+                if change == "drop":
+                    continue
+                if change == "cut":
+                    data = data[: len(data) // 2]
+                if change == "crc":
+                    info.compress_type = zipfile.ZIP_STORED
+            zout.writestr(info, data)
+    if change == "crc":  # flip bytes inside the stored member's data
+        raw = bytearray(target.read_bytes())
+        start = raw.find(b"<sheetData")
+        raw[start : start + 10] = b"<sheetDatX"
+        target.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize(
+    ("change", "member"),
+    [("cut", "xl/worksheets/sheet1.xml"), ("crc", "xl/worksheets/sheet1.xml"),
+     ("cut", "xl/workbook.xml"), ("drop", "xl/workbook.xml")],
+)
+def test_a_damaged_workbook_is_refused_by_name(
+    project: Project, tmp_path: Path, change: str, member: str
+) -> None:
+    project.write_config()
+    good = tmp_path / "good.xlsx"
+    assert sistercity(project, "export", str(good), "--as-of", AS_OF).status == 0
+    before = partner_count(project)
+    damaged = tmp_path / "damaged.xlsx"
+    rewrite_member(good, damaged, member, change)
+    ran = sistercity(project, "import", str(damaged))
+    assert_refused(ran, "damaged.xlsx", "nothing was changed")
+    assert partner_count(project) == before
+
+
+def test_outbox_retry_refuses_an_id_too_large_for_the_database(project: Project) -> None:
+    project.write_config()
+    ran = sistercity(project, "outbox", "retry", "99999999999999999999")
+    assert_refused(ran, "99999999999999999999", "ID")
+    assert_refused(sistercity(project, "outbox", "retry", "0"), "0 is not in the range")
+
+
+def test_preview_under_a_file_is_refused_by_name(project: Project) -> None:
+    project.write_config()
+    (project.root / "some.txt").write_text("a file, not a folder\n")
+    ran = sistercity(project, "preview", "budget-deadlines", "--as-of", AS_OF,
+                     "--out", "some.txt/dir")
+    assert_refused(ran, "some.txt/dir", "Not a directory")
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A folder on a 64 KiB tmpfs filled to the last byte (mounting needs root)."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                             capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip("a full disk is simulated with a small tmpfs, which needs root to mount")
+    try:
+        fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while os.write(fd, b"x" * 4096):
+                pass
+        except OSError as exc:
+            assert exc.errno == errno.ENOSPC
+        finally:
+            os.close(fd)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("export", "full/agreements.xlsx"), ("export", "full/agreements.csv"),
+     ("template", "full/template.xlsx"),
+     ("preview", "budget-deadlines", "--as-of", AS_OF, "--out", "full/preview")],
+)
+def test_a_full_disk_is_reported_by_name(
+    project: Project, full_disk: Path, command: tuple[str, ...]
+) -> None:
+    project.write_config()
+    assert sistercity(project, "init").status == 0
+    args = [a.replace("full/", f"{full_disk}/") for a in command]
+    ran = sistercity(project, *args)
+    assert_refused(ran, f"{full_disk}/", "No space left on device")
+    leftovers = {p.name for p in full_disk.rglob("*") if p.is_file()} - {"filler"}
+    assert leftovers == set()  # nothing half-written

@@ -23,6 +23,8 @@ from scheduler.config import Settings
 from scheduler.dates.thaidate import WorkingCalendar
 from scheduler.db.database import Database
 from scheduler.db.models import RunRow
+from scheduler.errors import UserError
+from scheduler.files import write_atomically
 from scheduler.mail.delivery import DeliveryReport
 from scheduler.mail.outbox import Draft, draft_messages, load_history, queue_drafts
 from scheduler.mail.render import Renderer
@@ -326,15 +328,22 @@ class Preview:
 
 def preview(runner: Runner, job: str, as_of: dt.date, out: Path, *, now: dt.datetime) -> Preview:
     """Write the emails `job` would send as of `as_of` into the folder `out` (created when
-    missing) as `<job>-NNN-<recipient>.eml`; nothing else is written. ConfigError for a broken
-    template; OSError when the folder cannot be written."""
+    missing) as `<job>-NNN-<recipient>.eml`, each whole or not at all; nothing else is
+    written. ConfigError for a broken template; UserError naming the folder or the file when
+    it cannot be written (`out` under a file, a full disk, no permission)."""
     runner.renderer.check([job])
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{out}: cannot create the folder: {exc.strerror}") from None
     written: list[Path] = []
 
     def save(draft: Draft) -> None:
         path = out / f"{job}-{len(written) + 1:03d}-{safe_recipient(draft.recipient.address)}.eml"
-        path.write_bytes(draft.rendered.data)
+        try:
+            write_atomically(path, draft.rendered.data, durable=False)
+        except OSError as exc:
+            raise UserError(f"{path}: cannot write: {exc.strerror}") from None
         written.append(path)
 
     result = runner.run_job(job, as_of, now=now, dry_run=True, on_draft=save)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,10 +165,33 @@ def _read_xlsx(data: bytes, result: ReadFile) -> None:
         for index, sheet in enumerate(workbook.worksheets):
             sheet.reset_dimensions()  # some writers record wrong sizes; read every row
             # Date cells arrive as datetimes (openpyxl reads their number format).
-            rows = sheet.iter_rows(min_row=1, min_col=1, values_only=True)
+            damage: list[Exception] = []
+            rows = _intact(sheet.iter_rows(min_row=1, min_col=1, values_only=True), damage)
             _read_grid(enumerate(rows, 1), result, index, str(sheet.title))
+            if damage:
+                result.problems.add("", f'sheet "{sheet.title}" is damaged and cannot be read '
+                                        f"({type(damage[0]).__name__}: {damage[0]})")
+                return
     finally:
         workbook.close()
+
+
+def _intact(rows: Iterator[tuple[Any, ...]], damage: list[Exception]) -> Iterator[tuple[Any, ...]]:
+    """The rows of a sheet until one cannot be read; that fault is put in `damage`.
+
+    In read-only mode openpyxl parses a sheet while it is iterated, so a damaged sheet (cut
+    XML, a bad zip member) raises only then, with any of ParseError, BadZipFile, KeyError,
+    zlib.error, ValueError…; only the reading is guarded, not what is done with the rows.
+    """
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # a damaged file: openpyxl raises all sorts
+            damage.append(exc)
+            return
+        yield row
 
 
 def _read_grid(grid: Iterable[tuple[int, Sequence[Any]]], result: ReadFile, index: int,
