@@ -16,7 +16,7 @@ from typing import Any
 
 from scheduler.errors import DataError
 from scheduler.problems import Problems
-from scheduler.sheets.cells import cell_text
+from scheduler.sheets.cells import cell_text, unguard_csv_text
 from scheduler.sheets.columns import (
     AGREEMENT_KEYS,
     COLUMN,
@@ -141,7 +141,10 @@ def _read_csv(data: bytes, result: ReadFile) -> None:
     # Excel writes ";" or tab-separated files in some locales: take the first that has a header.
     for delimiter in (",", ";", "\t"):
         try:
-            records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+            # Undo export's formula guard here, where the format is known: in a workbook a
+            # leading apostrophe is the text's own (Excel keeps its quote prefix apart).
+            records = [[unguard_csv_text(cell.strip()) for cell in record] for record in
+                       csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
         except csv.Error as exc:
             result.problems.add("", f"not a CSV file: {exc}")
             return
