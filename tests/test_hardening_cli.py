@@ -123,7 +123,8 @@ def rewrite_member(source: Path, target: Path, member: str, change: str) -> None
 @pytest.mark.parametrize(
     ("change", "member"),
     [("cut", "xl/worksheets/sheet1.xml"), ("crc", "xl/worksheets/sheet1.xml"),
-     ("cut", "xl/workbook.xml"), ("drop", "xl/workbook.xml")],
+     ("cut", "xl/workbook.xml"), ("drop", "xl/workbook.xml"),
+     ("drop", "xl/worksheets/sheet2.xml")],
 )
 def test_a_damaged_workbook_is_refused_by_name(
     project: Project, tmp_path: Path, change: str, member: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,12 +158,25 @@ def _read_csv(data: bytes, result: ReadFile) -> None:
 
 
 def _read_xlsx(data: bytes, result: ReadFile) -> None:
-    from openpyxl import load_workbook  # openpyxl is slow to load: only when a workbook is read
+    # openpyxl is slow to load: only when a workbook is read. Its ExcelReader is what
+    # load_workbook runs; kept at hand to see which listed sheets it could not find.
+    from openpyxl.reader.excel import ExcelReader
 
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=True)
+        with warnings.catch_warnings():  # what it warns of is reported below, by name
+            warnings.simplefilter("ignore")
+            reader.read()
+        workbook = reader.wb
+        missing = [sheet.name for sheet, rel in reader.parser.find_sheets()
+                   if rel.target not in reader.valid_files]
     except Exception as exc:  # a damaged or foreign file: openpyxl raises all sorts
         result.problems.add("", f"not an Excel .xlsx workbook ({exc})")
+        return
+    if missing:  # openpyxl skips them without a word: their rows would be lost
+        workbook.close()
+        names = ", ".join(f'"{name}"' for name in missing)
+        result.problems.add("", f"the workbook is damaged: sheet {names} is listed but missing")
         return
     try:
         for index, sheet in enumerate(workbook.worksheets):
