@@ -17,11 +17,12 @@ from scheduler.planning import (
     Notice,
     PlanContext,
     RecipientSet,
+    plan_items,
     search_window,
     short_hash,
     staged,
 )
-from scheduler.registry.domain import Agreement
+from scheduler.registry.domain import Agreement, Partner
 
 NAME = "anniversaries"
 
@@ -64,10 +65,10 @@ def plan(ctx: PlanContext) -> list[Notice]:
     lead_days = ctx.settings.anniversary_lead_days
     start, end = search_window(ctx.as_of, lead_days)
     staff = registry.staff()
-    notices: list[Notice] = []
-    for partner in registry.partners.values():
+
+    def plan_partner(partner: Partner) -> list[Notice]:
         if not partner.agreements:
-            continue
+            return []
         recipients = RecipientSet()
         recipients.add(registry.group_lead(partner.working_group), "lead")
         route = "consulate" if partner.country in registry.consulates else "mfa"
@@ -75,6 +76,7 @@ def plan(ctx: PlanContext) -> list[Notice]:
         for contact in staff:
             recipients.add(contact, "staff")
         view = partner_view(registry, partner)
+        notices: list[Notice] = []
         for agreement in partner.agreements:
             for day, years in anniversaries_between(agreement, start, end):
                 item = (
@@ -87,7 +89,9 @@ def plan(ctx: PlanContext) -> list[Notice]:
                     "told": recipients.names(),
                 }
                 notices.extend(staged(ctx, NAME, item, day, lead_days, recipients, context))
-    return notices
+        return notices
+
+    return plan_items(ctx, NAME, registry.partners.values(), lambda p: p.id, plan_partner)
 
 
 SPEC = JobSpec(name=NAME, plan=plan, schedule="0 8 * * *")

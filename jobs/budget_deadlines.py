@@ -20,6 +20,7 @@ from scheduler.planning import (
     PlanContext,
     RecipientSet,
     occurrences,
+    plan_items,
     search_window,
     staged,
 )
@@ -68,11 +69,11 @@ def plan(ctx: PlanContext) -> list[Notice]:
     # from: look that much further so that its first stage is not missed.
     end += _LONGEST_CLOSURE
     staff = registry.staff()
-    notices: list[Notice] = []
-    for deadline in registry.budget_deadlines.values():
+
+    def plan_deadline(deadline: BudgetDeadline) -> list[Notice]:
         dates = occurrences(deadline.recurrence, start, end)
         if not dates:
-            continue
+            return []
         groups = registry.groups_or_all(deadline.working_groups)
         recipients = RecipientSet()
         for group in groups:
@@ -80,6 +81,7 @@ def plan(ctx: PlanContext) -> list[Notice]:
         for contact in staff:
             recipients.add(contact, "staff")
         listed = groups if deadline.working_groups else []
+        notices: list[Notice] = []
         for when in dates:
             day = when.date()
             context = {
@@ -90,7 +92,11 @@ def plan(ctx: PlanContext) -> list[Notice]:
             notices.extend(
                 staged(ctx, NAME, item, day, lead_days, recipients, context, context["act_by"])
             )
-    return notices
+        return notices
+
+    return plan_items(
+        ctx, NAME, registry.budget_deadlines.values(), lambda d: d.id, plan_deadline
+    )
 
 
 SPEC = JobSpec(name=NAME, plan=plan, schedule="0 8 * * 1-5")

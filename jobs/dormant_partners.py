@@ -11,8 +11,15 @@ occurrence, so it notifies afresh).
 from __future__ import annotations
 
 from jobs.common import partner_view
-from scheduler.planning import HistoryWindow, JobSpec, Notice, PlanContext, RecipientSet
-from scheduler.registry.domain import quiet_since, spell_start
+from scheduler.planning import (
+    HistoryWindow,
+    JobSpec,
+    Notice,
+    PlanContext,
+    RecipientSet,
+    plan_items,
+)
+from scheduler.registry.domain import Partner, quiet_since, spell_start
 
 NAME = "dormant-partners"
 
@@ -25,11 +32,11 @@ def plan(ctx: PlanContext) -> list[Notice]:
     after = ctx.settings.dormant_after_days
     repeat = ctx.settings.dormant_repeat_days
     staff = registry.staff()
-    notices: list[Notice] = []
-    for partner in registry.partners.values():
+
+    def plan_partner(partner: Partner) -> list[Notice]:
         start = spell_start(partner, ctx.as_of, after)
         if start is None:
-            continue
+            return []
         since = quiet_since(partner, ctx.as_of)
         assert since is not None
         recipients = RecipientSet()
@@ -52,12 +59,15 @@ def plan(ctx: PlanContext) -> list[Notice]:
             "told": recipients.names(),
         }
         stage = (ctx.as_of - since).days  # days of silence: one key per notice date
+        notices: list[Notice] = []
         for recipient in recipients:
-            previous = ctx.history.get(partner.id, since, recipient.address)
+            previous = ctx.history.latest_since(partner.id, since, recipient.address)
             if previous is not None and (ctx.as_of - previous.last_as_of).days < repeat:
                 continue
             notices.append(Notice(NAME, partner.id, since, stage, recipient, context))
-    return notices
+        return notices
+
+    return plan_items(ctx, NAME, registry.partners.values(), lambda p: p.id, plan_partner)
 
 
 # History reaches back to the start of a spell, not just to as_of.

@@ -36,6 +36,7 @@ from scheduler.planning import (
     already_covered,
     due_stage,
     occurrences,
+    plan_items,
     search_window,
     staged,
 )
@@ -71,9 +72,10 @@ def plan(ctx: PlanContext) -> list[Notice]:
     registry = ctx.registry
     lead_days = ctx.settings.meeting_lead_days
     start, end = search_window(ctx.as_of, lead_days)
-    notices: list[Notice] = []
-    for meeting in registry.meetings.values():
-        for starts_at in _first_per_day(occurrences(meeting.recurrence, start, end)):
+
+    def plan_meeting(meeting: Meeting) -> list[Notice]:
+        notices: list[Notice] = []
+        for starts_at in occurrences(meeting.recurrence, start, end):
             day = starts_at.date()
             stage = due_stage(day, ctx.as_of, lead_days)
             if stage is None:
@@ -89,7 +91,9 @@ def plan(ctx: PlanContext) -> list[Notice]:
             )
             context["agenda"] = limit_agenda(context["agenda"], EMAIL_ROWS)
             notices.extend(staged(ctx, NAME, meeting.id, day, lead_days, recipients, context))
-    return notices
+        return notices
+
+    return plan_items(ctx, NAME, registry.meetings.values(), lambda m: m.id, plan_meeting)
 
 
 # An email agenda lists at most this many rows per section (and per group in the roster);
@@ -446,15 +450,6 @@ def _roster_partner(
 
 
 # -- helpers ----------------------------------------------------------------------------------
-def _first_per_day(starts: Iterable[dt.datetime]) -> list[dt.datetime]:
-    """One occurrence per date: the item key is (meeting, date), so a second meeting on the
-    same day would collide with the first."""
-    seen: dict[dt.date, dt.datetime] = {}
-    for when in sorted(starts):
-        seen.setdefault(when.date(), when)
-    return list(seen.values())
-
-
 def _countries(registry: Registry, meeting: Meeting, groups: Sequence[WorkingGroup]) -> list[str]:
     """The groups' countries, and those of their partners (a partner may be placed in a group
     that does not list its country)."""

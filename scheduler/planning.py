@@ -2,7 +2,8 @@
 the `JobSpec` each job module exposes.
 
 Planners are pure: `plan(ctx) -> list[Notice]`, given a registry snapshot, a date and what was
-already queued (History). No session, no clock, no I/O. This module holds only types and pure
+already queued (History). No session, no clock, no I/O; the one thing a planner writes is
+`ctx.skipped`, the items it could not plan (see `plan_items`). This module holds only types and pure
 rules, so that config (which validates job names), the jobs and the services can all import it
 without a cycle.
 """
@@ -14,7 +15,8 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from functools import cached_property
+from typing import Any, TypeVar
 
 from scheduler.dates.recurrence import parse_rule
 from scheduler.dates.thaidate import WorkingCalendar
@@ -75,7 +77,35 @@ class History:
     entries: Mapping[tuple[str, dt.date, str], Sent] = field(default_factory=dict)
 
     def get(self, item: str, occurrence: dt.date, address: str) -> Sent | None:
+        """What was queued for (item, occurrence, address), or None."""
         return self.entries.get((item, occurrence, address))
+
+    def latest_since(self, item: str, first: dt.date, address: str) -> Sent | None:
+        """The most recent notice of `item` to `address` with an occurrence on or after `first`,
+        or None. Dormancy uses it so that notices keyed by an older rule (the occurrence was
+        the day the spell reached `after_days`, before issue 13) still count for the spell
+        that began on `first`: an upgrade never repeats a notice early."""
+        found = [sent for day, sent in self._by_item.get((item, address), ()) if day >= first]
+        return max(found, key=lambda s: s.last_as_of, default=None)
+
+    @cached_property
+    def _by_item(self) -> Mapping[tuple[str, str], list[tuple[dt.date, Sent]]]:
+        """(item, address) → [(occurrence, sent)], built once: a lookup per partner stays
+        cheap at 10,000 partners."""
+        index: dict[tuple[str, str], list[tuple[dt.date, Sent]]] = {}
+        for (item, day, address), sent in self.entries.items():
+            index.setdefault((item, address), []).append((day, sent))
+        return index
+
+
+@dataclass(frozen=True)
+class SkippedItem:
+    """One item a planner could not plan (SPEC "Delivery": reported and skipped, the rest of
+    its job goes on): the job, the item's id, and why ("ExceptionType: message")."""
+
+    job: str
+    item: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -91,6 +121,8 @@ class PlanContext:
     timezone: str = "Asia/Bangkok"
     history: History = field(default_factory=History)
     sender: str = ""
+    # Filled by `plan_items` while planning; the runner reports them.
+    skipped: list[SkippedItem] = field(default_factory=list, compare=False)
 
 
 # (notices of one message, every notice of the run, now in UTC) → (template variables added
@@ -202,13 +234,44 @@ def staged(
 
 
 def occurrences(rec: Recurrence, start: dt.date, end: dt.date) -> list[dt.datetime]:
-    """Occurrences (local wall time) whose date lies in [start, end]."""
+    """Occurrences (local wall time) whose date lies in [start, end], in order.
+
+    An item's notices are keyed by (item, date), so same-day occurrences must be one item
+    (SPEC "Delivery"): `parse_rule` refuses any rule with more than one occurrence a day, also
+    one stored by an older version (e.g. `FREQ=DAILY;BYHOUR=9,15`), which then raises
+    ValueError here and is reported and skipped by `plan_items`.
+    """
     if not rec.rrule:
         return [rec.dtstart] if start <= rec.dtstart.date() <= end else []
     rule = parse_rule(rec.rrule, rec.dtstart)
     lo = dt.datetime.combine(start, dt.time.min)
     hi = dt.datetime.combine(end, dt.time.max)
     return list(rule.between(lo, hi, inc=True))
+
+
+Item = TypeVar("Item")
+
+
+def plan_items(
+    ctx: PlanContext,
+    job: str,
+    items: Iterable[Item],
+    key: Callable[[Item], str],
+    plan_one: Callable[[Item], Iterable[Notice]],
+) -> list[Notice]:
+    """The notices of each of `items` (`plan_one(item)`), in order. An item whose planning
+    raises gives no notice at all and is recorded in `ctx.skipped` under `key(item)`; the
+    others are planned as usual (SPEC "Delivery": one item that cannot be planned is reported
+    and skipped, the rest of its job goes on)."""
+    notices: list[Notice] = []
+    for item in items:
+        try:
+            found = list(plan_one(item))  # whole or nothing: no half-planned item
+        except Exception as exc:  # any fault of one item's data must not stop the job
+            ctx.skipped.append(SkippedItem(job, key(item), f"{type(exc).__name__}: {exc}"))
+            continue
+        notices.extend(found)
+    return notices
 
 
 def short_hash(text: str) -> str:

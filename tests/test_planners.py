@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,9 +15,18 @@ from hypothesis import strategies as st
 from jobs import anniversaries, budget_deadlines, dormant_partners
 from scheduler.dates.thaidate import WorkingCalendar
 from scheduler.db.database import Database
-from scheduler.planning import History, JobSettings, Notice, PlanContext, Sent, due_stage
+from scheduler.planning import (
+    History,
+    JobSettings,
+    Notice,
+    PlanContext,
+    Sent,
+    SkippedItem,
+    due_stage,
+    plan_items,
+)
 from scheduler.registry.dataset import read_files
-from scheduler.registry.domain import Activity, Registry
+from scheduler.registry.domain import Activity, Recurrence, Registry
 from scheduler.registry.store import load_registry, upsert_batch
 
 D = dt.date
@@ -235,3 +245,50 @@ def test_planning_twice_with_its_own_history_plans_nothing(
         first = job.plan(ctx(registry, as_of))
         assert job.plan(ctx(registry, as_of, history_of(first, as_of))) == []
         assert len({n.key for n in first}) == len(first)
+
+
+# -- one bad item does not stop its job ------------------------------------------------------
+def _with_deadline(registry: Registry, deadline_id: str, rrule: str) -> Registry:
+    """The registry plus a copy of the "plan" deadline under `deadline_id` with `rrule`."""
+    model = registry.budget_deadlines["plan"]
+    recurrence = Recurrence(dt.datetime(2018, 4, 1, 9, 0), rrule)
+    added = replace(model, id=deadline_id, recurrence=recurrence)
+    return replace(registry, budget_deadlines={**registry.budget_deadlines, deadline_id: added})
+
+
+def test_a_stored_rule_with_two_occurrences_a_day_is_skipped_not_doubled(
+    registry: Registry,
+) -> None:
+    twice = _with_deadline(registry, "twice", "FREQ=DAILY;BYHOUR=9,15")
+    context = ctx(twice, D(2018, 4, 6))
+    notices = budget_deadlines.plan(context)
+    keys = [n.key for n in notices]
+    assert len(keys) == len(set(keys))  # no two notices share a key
+    assert {n.item for n in notices} == {"plan"}
+    assert [s.item for s in context.skipped] == ["twice"]
+    assert "several occurrences a day" in context.skipped[0].reason
+
+
+def test_an_item_that_cannot_be_planned_is_skipped_and_the_rest_goes_on(
+    registry: Registry,
+) -> None:
+    broken = _with_deadline(registry, "broken", "FREQ=BOGUS")
+    context = ctx(broken, D(2018, 4, 6))
+    notices = budget_deadlines.plan(context)
+    assert {n.item for n in notices} == {"plan"}
+    assert [(s.job, s.item) for s in context.skipped] == [("budget-deadlines", "broken")]
+    assert "FREQ=BOGUS" in context.skipped[0].reason
+
+
+def test_plan_items_keeps_nothing_of_a_failed_item(registry: Registry) -> None:
+    context = ctx(registry, D(2018, 4, 6))
+    sample = budget_deadlines.plan(ctx(registry, D(2018, 4, 6)))[0]
+
+    def plan_one(n: int) -> Iterator[Notice]:
+        yield replace(sample, item=str(n))
+        if n == 2:
+            raise RuntimeError("item two is broken")
+
+    notices = plan_items(context, "job", [1, 2, 3], str, plan_one)
+    assert [n.item for n in notices] == ["1", "3"]
+    assert context.skipped == [SkippedItem("job", "2", "RuntimeError: item two is broken")]

@@ -541,3 +541,21 @@ def test_a_meeting_on_a_working_day_is_not_flagged(
     run(project, "meeting-agendas", "2024-11-14")  # Fri 15 Nov 2024
     [(_s, staff_en)] = mail_to(smtp_server, "anna@example.org")
     assert "not a working day" not in staff_en
+
+
+def test_notices_keyed_by_the_old_rule_still_count_after_an_upgrade(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    """Before this rule, a dormant notice's occurrence was the day the spell reached
+    after_days (2018-09-05 here). A database upgraded with such notices must not notify the
+    same spell again before repeat_days have passed."""
+    use_registry(project, smtp_server, QUIET)
+    run(project, "dormant-partners", "2018-09-05")
+    assert len(smtp_server.messages) == 2  # lead and staff
+    with sqlite3.connect(project.db_path) as conn:  # as the previous version recorded them
+        conn.execute("UPDATE notices SET occurrence = '2018-09-05'")
+    run(project, "dormant-partners", "2018-09-06")
+    run(project, "dormant-partners", "2018-12-03")  # 89 days on: too early to repeat
+    assert len(smtp_server.messages) == 2
+    run(project, "dormant-partners", "2018-12-04")  # 90 days on: the repeat
+    assert len(smtp_server.messages) == 4

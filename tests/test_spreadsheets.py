@@ -23,10 +23,16 @@ from scheduler.db.database import Database
 from scheduler.errors import DataError
 from scheduler.registry.domain import Agreement, AgreementKind, Partner, Registry
 from scheduler.registry.store import load_registry
-from scheduler.sheets.cells import parse_cell_date, parse_kind, parse_level
+from scheduler.sheets.cells import (
+    guard_csv_text,
+    parse_cell_date,
+    parse_kind,
+    parse_level,
+    unguard_csv_text,
+)
 from scheduler.sheets.columns import COLUMNS, EXTRAS
 from scheduler.sheets.countries import parse_country
-from scheduler.sheets.importing import new_partner_id, plan_import
+from scheduler.sheets.importing import PartnerIds, new_partner_id, plan_import
 from scheduler.sheets.operations import import_upload
 from scheduler.sheets.reading import Where
 from scheduler.sheets.rows import SheetRow
@@ -694,3 +700,48 @@ def test_unreadable_files(env: Env, tmp_path: Path) -> None:
         assert result.exit_code == 2, name
         assert message in result.stderr, (name, result.stderr)
         assert "Traceback" not in result.output
+
+
+# -- texts that look like formulas or start with an apostrophe survive a round trip --------------
+TRICKY_NAMES = ["'-Town", "=SUM(A1)", "+66 Town", "@home", "-Town", "'quoted", "''twice", "'=x"]
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_tricky_names_survive_export_then_import(env: Env, tmp_path: Path, suffix: str) -> None:
+    rows = [row(name=name, local_party=f"Party {i}") for i, name in enumerate(TRICKY_NAMES)]
+    env.ok("import", str(write_xlsx(tmp_path / "tricky.xlsx", rows)))
+    before = env.registry()
+    assert {p.name for p in before.partners.values()} >= set(TRICKY_NAMES)
+
+    out = tmp_path / f"export{suffix}"
+    env.ok("export", str(out), "--as-of", "2018-06-01")
+    again = env.ok("import", str(out))
+    assert "partners: 0 new" in again.stdout and "agreements: 0 new, 0 updated" in again.stdout
+    assert env.registry() == before
+
+
+def test_csv_guard_is_undone_exactly() -> None:
+    for text in [*TRICKY_NAMES, "'", "''", "plain", "", "'a"]:
+        guarded = guard_csv_text(text)
+        assert unguard_csv_text(guarded) == text
+        assert not guarded.startswith(("=", "+", "-", "@"))  # never a formula in Excel
+
+
+# -- new partner ids are allocated in linear time -----------------------------------------------
+def test_colliding_partner_ids_cost_linear_work() -> None:
+    def tries(n: int) -> int:
+        ids = PartnerIds({"town", "town-3"})
+        allocated = [ids.allocate("Town", "TH") for _ in range(n)]
+        assert len(set(allocated)) == n and "town-3" not in allocated
+        assert allocated[:3] == ["town-2", "town-4", "town-5"]
+        return ids.tries
+
+    assert tries(40_000) <= 40_000 + 2  # one try per id, plus the two ids already taken
+    assert tries(40_000) <= 10 * tries(4_000) + 2  # ten times the ids: ten times the work
+
+
+def test_import_of_40000_new_partners(env: Env, tmp_path: Path) -> None:
+    rows = [row(name=f"Town {i:05d}", local_party="Chiang Mai Province") for i in range(40_000)]
+    result = env.ok("import", str(write_csv(tmp_path / "many.csv", rows)))
+    assert "partners: 40000 new" in result.stdout
+    assert len(env.registry().partners) == 40_002  # and the two of the dataset

@@ -41,7 +41,8 @@ def outbox(ctx: click.Context, state: str | None, as_json: bool) -> None:
 
 
 @outbox.command("retry")
-@click.argument("ids", nargs=-1, type=int)
+# An id is an SQL integer: refuse one outside 1..2**63-1 here, before the database sees it.
+@click.argument("ids", nargs=-1, type=click.IntRange(1, 2**63 - 1), metavar="[ID]...")
 @click.option("--failed", "all_failed", is_flag=True, help="Requeue every failed message.")
 @pass_ctx
 def outbox_retry(c: Context, ids: tuple[int, ...], all_failed: bool) -> None:

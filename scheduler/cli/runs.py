@@ -21,6 +21,7 @@ import click
 from scheduler.cli.common import Context, as_of_option, pass_ctx, print_table, progress_bar
 
 if TYPE_CHECKING:
+    from scheduler.planning import SkippedItem
     from scheduler.services.runs import RunOutcome
 
 
@@ -56,6 +57,7 @@ def run(c: Context, jobs: tuple[str, ...], as_of: dt.date | None, dry_run: bool)
                        f"{r.messages} emails (dry run: nothing queued or sent)")
             for d in r.drafts:
                 click.echo(f"  to {d.address} [{d.language}]: {d.subject}")
+            _print_skipped(r.skipped)
         return
     results = runs.queue_jobs(runner, names, day, now=utcnow())
     with progress_bar(sum(len(r.message_ids) for r in results)) as advance:
@@ -83,6 +85,7 @@ def _print_summary(outcome: RunOutcome) -> None:
         right=("notices", "emails queued", "sent", "retrying", "failed"),
         keep=("job", "as of"),
     )
+    _print_skipped([s for r in outcome.results for s in r.skipped])
     other = len(report.attempted - set(outcome.queued))
     if other:
         click.echo(f"also delivered or attempted {other} earlier queued messages")
@@ -92,6 +95,13 @@ def _print_summary(outcome: RunOutcome) -> None:
             "`sistercity deliver`",
             err=True,
         )
+
+
+def _print_skipped(skipped: Sequence[SkippedItem]) -> None:
+    """One line on stderr per item that could not be planned (SPEC "Delivery": reported and
+    skipped; the rest of its job went on, so the exit status does not change)."""
+    for s in skipped:
+        click.echo(f"{s.job}: item {s.item} skipped, it cannot be planned: {s.reason}", err=True)
 
 
 @click.command()

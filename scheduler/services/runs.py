@@ -27,11 +27,13 @@ from scheduler.dates.thaidate import WorkingCalendar
 from scheduler.db.database import Database
 from scheduler.db.lease import Fence
 from scheduler.db.models import RunRow
+from scheduler.errors import UserError
+from scheduler.files import write_atomically
 from scheduler.mail.delivery import DeliveryReport
 from scheduler.mail.outbox import Draft, draft_messages, load_history, queue_drafts
 from scheduler.mail.render import Renderer
 from scheduler.mail.transports import safe_recipient
-from scheduler.planning import History, PlanContext
+from scheduler.planning import History, JobSpec, Notice, PlanContext, SkippedItem
 from scheduler.registry.domain import Registry
 from scheduler.registry.store import load_registry
 from scheduler.services.outbox import any_waiting, deliver
@@ -42,7 +44,8 @@ log = logging.getLogger("sistercity.run")
 @dataclass
 class JobResult:
     """One job's run: notices planned, messages queued (or drafted, in a dry run), the ids of
-    the queued messages and of the run row (None in a dry run)."""
+    the queued messages and of the run row (None in a dry run), and the items that could not
+    be planned (skipped; the rest of the job went on)."""
 
     job: str
     as_of: dt.date
@@ -51,6 +54,7 @@ class JobResult:
     message_ids: list[int] = field(default_factory=list)
     run_id: int | None = None
     error: str | None = None  # the run was stopped (JobTimeout) and recorded as failed
+    skipped: list[SkippedItem] = field(default_factory=list)
 
 
 class JobTimeout(Exception):
@@ -144,7 +148,7 @@ class Runner:
         if dry_run:
             with self.db.read() as session:
                 history = load_history(session, job, since)
-            notices = spec.plan(self.context(registry, as_of, history))
+            notices = self._plan(spec, self.context(registry, as_of, history), result)
             for draft in draft_messages(
                 job, notices, self.renderer, digest=spec.digest, as_of=as_of, now=now,
                 extras=spec.extras, subject_only=subjects_only,
@@ -156,13 +160,14 @@ class Runner:
             return result
         with self.db.write(lock=f"plan:{job}", fence=self.fence) as session:
             history = load_history(session, job, since)
-            notices = spec.plan(self.context(registry, as_of, history))
+            notices = self._plan(spec, self.context(registry, as_of, history), result)
             drafts = draft_messages(
                 job, notices, self.renderer, digest=spec.digest, as_of=as_of, now=now,
                 extras=spec.extras,
             )
             run = RunRow(
-                job=job, as_of=as_of, trigger=trigger, started_at=now, finished_at=now, outcome="ok"
+                job=job, as_of=as_of, trigger=trigger, started_at=now, finished_at=now,
+                outcome="ok", error=skipped_text(result.skipped),
             )
             session.add(run)
             session.flush()
@@ -180,6 +185,16 @@ class Runner:
         result.notices, result.messages = queued.notices, queued.messages
         result.message_ids = queued.message_ids
         return result
+
+    @staticmethod
+    def _plan(spec: JobSpec, ctx: PlanContext, result: JobResult) -> list[Notice]:
+        """The job's notices; the items it skipped are logged and kept in `result`."""
+        notices = spec.plan(ctx)
+        for item in ctx.skipped:
+            log.warning("%s: item %s skipped, it cannot be planned: %s",
+                        item.job, item.item, item.reason)
+        result.skipped = list(ctx.skipped)
+        return notices
 
     def record_failure(
         self, job: str, as_of: dt.date, now: dt.datetime, error: str, trigger: str
@@ -235,6 +250,15 @@ class Runner:
                          trigger=trigger, on_draft=on_draft)
             for job in jobs
         ]
+
+
+def skipped_text(skipped: Sequence[SkippedItem]) -> str | None:
+    """What the run row records of the skipped items (None when there are none), cut to
+    4000 characters like a run's error."""
+    if not skipped:
+        return None
+    lines = [f"item {s.item} skipped: {s.reason}" for s in skipped]
+    return "\n".join(lines)[:4000]
 
 
 @contextmanager
@@ -325,6 +349,7 @@ class DryRun:
     notices: int
     messages: int
     drafts: tuple[DraftLine, ...]
+    skipped: tuple[SkippedItem, ...] = ()
 
 
 def dry_run(
@@ -345,7 +370,8 @@ def dry_run(
 
             result = runner.run_job(job, as_of, now=now, registry=registry, dry_run=True,
                                     on_draft=show, subjects_only=True)
-            yield DryRun(job, as_of, result.notices, result.messages, tuple(lines))
+            yield DryRun(job, as_of, result.notices, result.messages, tuple(lines),
+                         tuple(result.skipped))
 
 
 @dataclass(frozen=True)
@@ -358,15 +384,22 @@ class Preview:
 
 def preview(runner: Runner, job: str, as_of: dt.date, out: Path, *, now: dt.datetime) -> Preview:
     """Write the emails `job` would send as of `as_of` into the folder `out` (created when
-    missing) as `<job>-NNN-<recipient>.eml`; nothing else is written. ConfigError for a broken
-    template; OSError when the folder cannot be written."""
+    missing) as `<job>-NNN-<recipient>.eml`, each whole or not at all; nothing else is
+    written. ConfigError for a broken template; UserError naming the folder or the file when
+    it cannot be written (`out` under a file, a full disk, no permission)."""
     runner.renderer.check([job])
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{out}: cannot create the folder: {exc.strerror}") from None
     written: list[Path] = []
 
     def save(draft: Draft) -> None:
         path = out / f"{job}-{len(written) + 1:03d}-{safe_recipient(draft.recipient.address)}.eml"
-        path.write_bytes(draft.rendered.data)
+        try:
+            write_atomically(path, draft.rendered.data, durable=False)
+        except OSError as exc:
+            raise UserError(f"{path}: cannot write: {exc.strerror}") from None
         written.append(path)
 
     result = runner.run_job(job, as_of, now=now, dry_run=True, on_draft=save)

@@ -36,10 +36,29 @@ _KIND_ALIASES = {
 _KIND_WORDS = {**{k.label.casefold(): k for k in AgreementKind}, **_KIND_ALIASES}
 
 
+def guard_csv_text(text: str) -> str:
+    """`text` as export writes it into a CSV field: an apostrophe before a leading =, +, - or
+    @ (so Excel shows text, not a formula, OWASP "CSV injection"), and before a text that
+    `unguard_csv_text` would otherwise change (one starting with an apostrophe followed by one
+    of those or by another apostrophe), so that every text survives export → import exactly."""
+    if text.startswith(FORMULA_START) or unguard_csv_text(text) != text:
+        return "'" + text
+    return text
+
+
+def unguard_csv_text(text: str) -> str:
+    """The text a CSV field holds after `guard_csv_text`: one leading apostrophe taken off
+    when a formula start or another apostrophe follows it; any other text as it is (so an
+    apostrophe typed by hand before a letter stays)."""
+    if len(text) > 1 and text[0] == "'" and text[1] in (*FORMULA_START, "'"):
+        return text[1:]
+    return text
+
+
 def cell_text(value: Any) -> str:
     """What a cell says, as text ("" for an empty cell): line breaks become spaces, whole
-    floats lose their ".0", dates read as YYYY-MM-DD, and the apostrophe that export puts
-    before a leading =, +, - or @ (so Excel shows text, not a formula) is taken off."""
+    floats lose their ".0", dates read as YYYY-MM-DD. (A workbook's text cells are taken as
+    they are; the CSV reader undoes export's formula guard, see `unguard_csv_text`.)"""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
@@ -50,10 +69,7 @@ def cell_text(value: Any) -> str:
         text = value.isoformat()
     else:
         text = str(value)
-    text = _LINE_BREAKS.sub(" ", text).strip()
-    if len(text) > 1 and text[0] == "'" and text[1] in FORMULA_START:
-        text = text[1:]
-    return text
+    return _LINE_BREAKS.sub(" ", text).strip()
 
 
 def safe_text(value: Any, limit: int | None = None) -> str:

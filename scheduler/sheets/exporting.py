@@ -17,7 +17,7 @@ from typing import Any
 
 from scheduler.dates.thaidate import format_date, years_between
 from scheduler.registry.domain import Agreement, Partner, Registry, spell_start
-from scheduler.sheets.cells import FORMULA_START, name_key
+from scheduler.sheets.cells import guard_csv_text, name_key
 from scheduler.sheets.columns import ALL_COLUMNS, NO_GROUP_SHEET
 
 
@@ -107,6 +107,5 @@ def _csv_cell(value: Any) -> str:
         return ""
     if isinstance(value, dt.date):
         return value.isoformat()
-    text = str(value)
-    # A leading = + - @ would run as a formula in Excel; cell_text takes the apostrophe off.
-    return "'" + text if text.startswith(FORMULA_START) else text
+    # A leading = + - @ would run as a formula in Excel; the CSV reader takes the guard off.
+    return guard_csv_text(str(value))

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from scheduler.errors import DataError
 from scheduler.problems import Problems
-from scheduler.sheets.cells import cell_text
+from scheduler.sheets.cells import cell_text, unguard_csv_text
 from scheduler.sheets.columns import (
     AGREEMENT_KEYS,
     COLUMN,
@@ -154,7 +155,10 @@ def _read_csv(data: bytes, result: ReadFile) -> None:
     # Excel writes ";" or tab-separated files in some locales: take the first that has a header.
     for delimiter in (",", ";", "\t"):
         try:
-            records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+            # Undo export's formula guard here, where the format is known: in a workbook a
+            # leading apostrophe is the text's own (Excel keeps its quote prefix apart).
+            records = [[unguard_csv_text(cell.strip()) for cell in record] for record in
+                       csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
         except csv.Error as exc:
             result.problems.add("", f"not a CSV file: {exc}")
             return
@@ -202,21 +206,57 @@ def _read_calamine(data: bytes, result: ReadFile, suffix: str) -> None:
 
 
 def _read_xlsx(data: bytes, result: ReadFile) -> None:
-    from openpyxl import load_workbook  # openpyxl is slow to load: only when a workbook is read
+    # openpyxl is slow to load: only when a workbook is read. Its ExcelReader is what
+    # load_workbook runs; kept at hand to see which listed sheets it could not find.
+    from openpyxl.reader.excel import ExcelReader
 
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=True)
+        with warnings.catch_warnings():  # what it warns of is reported below, by name
+            warnings.simplefilter("ignore")
+            reader.read()
+        workbook = reader.wb
+        missing = [sheet.name for sheet, rel in reader.parser.find_sheets()
+                   if rel.target not in reader.valid_files]
     except Exception as exc:  # a damaged or foreign file: openpyxl raises all sorts
         result.problems.add("", f"not an Excel .xlsx workbook ({exc})")
+        return
+    if missing:  # openpyxl skips them without a word: their rows would be lost
+        workbook.close()
+        names = ", ".join(f'"{name}"' for name in missing)
+        result.problems.add("", f"the workbook is damaged: sheet {names} is listed but missing")
         return
     try:
         for index, sheet in enumerate(workbook.worksheets):
             sheet.reset_dimensions()  # some writers record wrong sizes; read every row
             # Date cells arrive as datetimes (openpyxl reads their number format).
-            rows = sheet.iter_rows(min_row=1, min_col=1, values_only=True)
+            damage: list[Exception] = []
+            rows = _intact(sheet.iter_rows(min_row=1, min_col=1, values_only=True), damage)
             _read_grid(enumerate(rows, 1), result, index, str(sheet.title))
+            if damage:
+                result.problems.add("", f'sheet "{sheet.title}" is damaged and cannot be read '
+                                        f"({type(damage[0]).__name__}: {damage[0]})")
+                return
     finally:
         workbook.close()
+
+
+def _intact(rows: Iterator[tuple[Any, ...]], damage: list[Exception]) -> Iterator[tuple[Any, ...]]:
+    """The rows of a sheet until one cannot be read; that fault is put in `damage`.
+
+    In read-only mode openpyxl parses a sheet while it is iterated, so a damaged sheet (cut
+    XML, a bad zip member) raises only then, with any of ParseError, BadZipFile, KeyError,
+    zlib.error, ValueError…; only the reading is guarded, not what is done with the rows.
+    """
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # a damaged file: openpyxl raises all sorts
+            damage.append(exc)
+            return
+        yield row
 
 
 def _read_grid(grid: Iterable[tuple[int, Sequence[Any]]], result: ReadFile, index: int,
