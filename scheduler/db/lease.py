@@ -25,14 +25,15 @@ class Fenced(Exception):
     over. The write was rolled back."""
 
     def __init__(self, holder: str, term: int) -> None:
-        super().__init__(f"daemon {holder} lost the lease (term {term}): another daemon took "
-                         "over; nothing was written")
+        # The arguments are the exception's args, so that it pickles as it is: it is raised
+        # in a job's child process and re-raised in the daemon.
+        super().__init__(holder, term)
         self.holder = holder
         self.term = term
 
-    def __reduce__(self) -> tuple[type[Fenced], tuple[str, int]]:
-        # Raised in a job's child process and re-raised in the daemon: keep the arguments.
-        return (Fenced, (self.holder, self.term))
+    def __str__(self) -> str:
+        return (f"daemon {self.holder} lost the lease (term {self.term}): another daemon "
+                "took over; nothing was written")
 
 
 @dataclass(frozen=True)

@@ -118,27 +118,27 @@ class ActivityRow(Base):
     kind: Mapped[str] = mapped_column(String(40), default="other")
 
 
-class BudgetDeadlineRow(Base):
-    __tablename__ = "budget_deadlines"
+class PlannedColumns:
+    """The columns a budget deadline and a meeting share: id, titles, and when it recurs
+    (dtstart in local wall time, naive; an RFC 5545 RRULE or "")."""
+
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     title: Mapped[str] = mapped_column(Text)
     title_th: Mapped[str] = mapped_column(Text, default="")
-    dtstart: Mapped[dt.datetime] = mapped_column(DateTime)  # local wall time, naive
+    dtstart: Mapped[dt.datetime] = mapped_column(DateTime)
     rrule: Mapped[str] = mapped_column(Text, default="")
     working_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+
+class BudgetDeadlineRow(PlannedColumns, Base):
+    __tablename__ = "budget_deadlines"
     notes: Mapped[str] = mapped_column(Text, default="")
 
 
-class MeetingRow(Base):
+class MeetingRow(PlannedColumns, Base):
     __tablename__ = "meetings"
-    id: Mapped[str] = mapped_column(String(100), primary_key=True)
-    title: Mapped[str] = mapped_column(Text)
-    title_th: Mapped[str] = mapped_column(Text, default="")
-    dtstart: Mapped[dt.datetime] = mapped_column(DateTime)  # local wall time, naive
-    rrule: Mapped[str] = mapped_column(Text, default="")
     duration_minutes: Mapped[int] = mapped_column(Integer, default=120)
     location: Mapped[str] = mapped_column(Text, default="")
-    working_groups: Mapped[list[str]] = mapped_column(JSON, default=list)
     invite_consulates: Mapped[bool] = mapped_column(Boolean, default=True)
 
 

@@ -62,9 +62,18 @@ LANGUAGES = ("th", "en")
 
 
 @dataclass(frozen=True)
-class Contact:
+class Named:
+    """A record of the registry that readers see by name: its id (a lowercase slug, unique per
+    kind) and its English name."""
+
     id: str
     name: str
+
+
+@dataclass(frozen=True)
+class Contact(Named):
+    """Someone who gets emails: address, language ("th" or "en") and role (SPEC `[[contact]]`)."""
+
     email: str
     language: str = "en"
     role: Role = Role.STAFF
@@ -76,9 +85,9 @@ class Contact:
 
 
 @dataclass(frozen=True)
-class WorkingGroup:
-    id: str
-    name: str
+class WorkingGroup(Named):
+    """One region's working group: its lead (a contact id) and the countries it covers."""
+
     name_th: str = ""
     lead: str | None = None  # contact id
     countries: tuple[str, ...] = ()
@@ -149,11 +158,9 @@ _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 @dataclass(frozen=True)
-class LocalParty:
+class LocalParty(Named):
     """Who signs on this side (SPEC `[[local_party]]`): one party under either name."""
 
-    id: str
-    name: str
     name_th: str = ""
 
 
@@ -174,9 +181,10 @@ def canonical_party(text: str, parties: Iterable[LocalParty]) -> str:
 
 
 @dataclass(frozen=True)
-class Partner:
-    id: str
-    name: str
+class Partner(Named):
+    """A partner city or province: its country (ISO 3166-1 alpha-2), group, agreements,
+    activities, and the end of the relation when it ended."""
+
     country: str
     name_th: str = ""
     city: str = ""
@@ -235,20 +243,29 @@ class Recurrence:
 
 
 @dataclass(frozen=True)
-class BudgetDeadline:
+class Planned:
+    """A dated item the office plans for: its id, title (with `{fiscal_year}` and
+    `{next_fiscal_year}` filled per occurrence) and when it recurs."""
+
     id: str
     title: str
     recurrence: Recurrence
+
+
+@dataclass(frozen=True)
+class BudgetDeadline(Planned):
+    """A budget deadline (SPEC `[[budget_deadline]]`); `working_groups` empty: every group."""
+
     title_th: str = ""
     working_groups: tuple[str, ...] = ()  # empty: every group
     notes: str = ""
 
 
 @dataclass(frozen=True)
-class Meeting:
-    id: str
-    title: str
-    recurrence: Recurrence  # local wall time in scheduler.timezone
+class Meeting(Planned):
+    """A meeting (SPEC `[[meeting]]`); its recurrence is local wall time in
+    scheduler.timezone; `working_groups` empty: every group."""
+
     duration_minutes: int = 120
     title_th: str = ""
     location: str = ""

@@ -23,6 +23,7 @@ from scheduler.db.states import MessageState
 from scheduler.errors import UserError
 from scheduler.mail.delivery import Delivery, DeliveryReport
 from scheduler.mail.transports import make_transport
+from scheduler.services.jsonable import jsonable
 from scheduler.services.states import REQUEUEABLE, WAITING
 
 
@@ -44,18 +45,8 @@ class OutboxEntry:
 
     def to_json(self) -> dict[str, Any]:
         """The SPEC's `outbox --json` object; times ISO 8601 with their offset."""
-        return {
-            "id": self.id,
-            "job": self.job,
-            "recipient": self.recipient,
-            "subject": self.subject,
-            "state": self.state,
-            "attempts": self.attempts,
-            "last_error": self.last_error,
-            "created_at": self.created_at.isoformat(),
-            "sent_at": self.sent_at.isoformat() if self.sent_at else None,
-            "next_attempt_at": self.next_attempt_at.isoformat() if self.next_attempt_at else None,
-        }
+        result: dict[str, Any] = jsonable(self)
+        return result
 
 
 def list_outbox(db: Database, tz: ZoneInfo, *, state: str | None = None) -> list[OutboxEntry]:

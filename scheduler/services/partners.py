@@ -44,6 +44,7 @@ from scheduler.registry.store import (
 )
 from scheduler.registry.validate import unsafe_text
 from scheduler.services.audit import Actor, AuditAction, record
+from scheduler.services.jsonable import jsonable
 
 
 @dataclass(frozen=True)
@@ -77,32 +78,8 @@ class PartnerSummary:
 
     def to_json(self) -> dict[str, Any]:
         """The SPEC's `partners --json` object: dates ISO (CE), null where absent."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "name_th": self.name_th,
-            "country": self.country,
-            "city": self.city,
-            "working_group": self.working_group,
-            "agreements": [
-                {
-                    "id": a.id,
-                    "kind": a.kind,
-                    "signed_on": a.signed_on.isoformat(),
-                    "local_party": a.local_party,
-                    "expires_on": _iso(a.expires_on),
-                }
-                for a in self.agreements
-            ],
-            "last_activity": _iso(self.last_activity),
-            "quiet_since": _iso(self.quiet_since),
-            "dormant": self.dormant,
-            "ended_on": _iso(self.ended_on),
-        }
-
-
-def _iso(day: dt.date | None) -> str | None:
-    return day.isoformat() if day else None
+        result: dict[str, Any] = jsonable(self)
+        return result
 
 
 def summarise(partner: Partner, as_of: dt.date, dormant_after_days: int) -> PartnerSummary:
@@ -232,9 +209,8 @@ class RecordView:
 
     def to_json(self) -> dict[str, Any]:
         """Dates ISO (CE), null where absent."""
-        return {"id": self.id, "date": self.date.isoformat(), "kind": self.kind,
-                "what": self.what, "expires_on": _iso(self.expires_on),
-                "next_anniversary": _iso(self.next_anniversary)}
+        result: dict[str, Any] = jsonable(self)
+        return result
 
 
 @dataclass(frozen=True)
@@ -254,11 +230,8 @@ class PartnerDetail:
 
     def to_json(self) -> dict[str, Any]:
         """The summary's keys, plus route, ids and the end of the relation."""
-        return {**self.summary.to_json(), "group_name": self.group_name, "route": self.route,
-                "route_contact": self.route_contact,
-                "agreements": [a.to_json() for a in self.agreements],
-                "activities": [a.to_json() for a in self.activities],
-                "ended_on": _iso(self.ended_on), "end_reason": self.end_reason}
+        fields: dict[str, Any] = jsonable(self)
+        return {**fields.pop("summary"), **fields}
 
 
 def partner_detail(db: Database, partner: str, *, as_of: dt.date,

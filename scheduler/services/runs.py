@@ -61,13 +61,13 @@ class JobTimeout(Exception):
     """A job run went past scheduler.job_timeout_seconds and was stopped (SPEC "Delivery")."""
 
     def __init__(self, job: str, seconds: float) -> None:
-        super().__init__(f"job {job} did not finish within {seconds:g} s "
-                         "(scheduler.job_timeout_seconds): stopped, nothing it planned was queued")
+        super().__init__(job, seconds)  # its args, so that it pickles from a child process
         self.job = job
         self.seconds = seconds
 
-    def __reduce__(self) -> tuple[type[JobTimeout], tuple[str, float]]:
-        return (JobTimeout, (self.job, self.seconds))
+    def __str__(self) -> str:
+        return (f"job {self.job} did not finish within {self.seconds:g} s "
+                "(scheduler.job_timeout_seconds): stopped, nothing it planned was queued")
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from jobs import JOB_NAMES
 from scheduler.config import Settings
 from scheduler.db.database import Database
 from scheduler.db.models import DaemonRow, MessageRow, RunRow
+from scheduler.services.jsonable import jsonable
 from scheduler.services.states import STATES
 
 # A daemon whose heartbeat is older than this is taken for dead.
@@ -69,20 +70,8 @@ class Status:
 
     def to_json(self) -> dict[str, Any]:
         """The SPEC's `status --json` document; times ISO 8601 with their offset."""
-        def iso(when: dt.datetime | None) -> str | None:
-            return when.isoformat() if when else None
-
-        daemon = self.daemon
-        return {
-            "jobs": [{"name": j.name, "schedule": j.schedule, "next_run": iso(j.next_run),
-                      "last_run": iso(j.last_run)} for j in self.jobs],
-            "outbox": dict(self.outbox),
-            "daemon": None if daemon is None else {
-                "id": daemon.id, "host": daemon.host, "pid": daemon.pid,
-                "started_at": iso(daemon.started_at), "heartbeat_at": iso(daemon.heartbeat_at),
-            },
-            "timezone": self.timezone,
-        }
+        result: dict[str, Any] = jsonable(self)
+        return result
 
 
 def collect_status(db: Database, settings: Settings, now: dt.datetime) -> Status:
