@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jobs import JOB_NAMES, JOBS
 from scheduler.dates.cron import CronError, parse_crontab
+from scheduler.dates.thaidate import be_year_mistake
 from scheduler.errors import ConfigError
 from scheduler.planning import JobSettings
 from scheduler.problems import Fields, Problems, is_int, parse_toml, show
@@ -237,6 +238,11 @@ def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) 
     no_dates: tuple[dt.date, ...] = ()
     extra = sched.value("extra_holidays", no_dates, check_dates, "a list of TOML dates")
     open_days = sched.value("extra_working_days", no_dates, check_dates, "a list of TOML dates")
+    for key, days in (("extra_holidays", extra), ("extra_working_days", open_days)):
+        for day in days:  # TOML dates are CE, as in dataset files (SPEC "Dataset file")
+            mistake = be_year_mistake(day)
+            if mistake:
+                sched.problem(key, mistake)
     job_timeout = sched.value("job_timeout_seconds", 600.0, _check_job_timeout,
                               f"a number of seconds from {JOB_TIMEOUT_RANGE[0]} to "
                               f"{JOB_TIMEOUT_RANGE[1]:.0f}")

@@ -77,6 +77,14 @@ def test_environment_variable_names_the_config(
         ("[smpt]\nport = 25", "smpt: unknown section"),
         ('[smtp]\npassword = "hunter2"', "smtp.password: the password is never kept in the file"),
         ("[smtp\nport = 25", "config.toml: not valid TOML"),
+        (
+            "[scheduler]\nextra_holidays = [2569-12-30]",
+            "scheduler.extra_holidays: 2569-12-30 looks like a Buddhist-Era date; write 2026-12-30",
+        ),
+        (
+            "[scheduler]\nextra_working_days = [2569-06-01]",
+            "scheduler.extra_working_days: 2569-06-01 looks like a Buddhist-Era date; write",
+        ),
     ],
 )
 def test_bad_config_values_name_the_key(project: Project, toml: str, expected: str) -> None:

@@ -156,6 +156,9 @@ def test_activity_add_takes_the_id_or_either_name_in_any_case(project: Project) 
         assert done.stdout.startswith("recorded: chengdu")
     unknown = project.cli("activity", "add", "Atlantis", "--date", "2018-01-02", "--title", "x")
     assert unknown.exit_code == 2 and 'unknown partner "Atlantis"' in unknown.stderr
+    typo = project.cli("activity", "add", "chengdu", "--date", "22/08/2599", "--title", "x")
+    assert typo.exit_code == 2, typo.stderr  # BE 2599 is CE 2056: a typo for 2559?
+    assert "--date: 2056-08-22 is more than a year after today" in typo.stderr
     activities = shown(project, "chengdu")["activities"]
     assert [a["id"] for a in activities] == [
         "other-2018-01-02", "other-2018-02-02", "other-2018-03-02", "other-2018-04-02"]

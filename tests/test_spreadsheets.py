@@ -10,6 +10,7 @@ import csv
 import datetime as dt
 import io
 import json
+import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -312,6 +313,14 @@ def test_importing_twice_adds_nothing(env: Env, tmp_path: Path) -> None:
     assert "partners: 0 new, 2 matched; agreements: 0 new, 0 updated, 3 unchanged" \
         in result.stdout
     assert env.registry() == after_first
+    env.ok("import", str(path), "--dry-run")  # a dry run is not a change: not audited
+    with sqlite3.connect(env.root / "var" / "t.db") as conn:
+        audit = conn.execute(
+            "SELECT who, target, details FROM audit WHERE action = 'import' ORDER BY id"
+        ).fetchall()
+    assert [(who, target) for who, target, _ in audit] == [("cli", "a.xlsx"), ("cli", "a.xlsx")]
+    assert json.loads(audit[0][2])["partners_created"] == 1  # Kyoto is in the dataset
+    assert json.loads(audit[1][2])["agreements_unchanged"] == 3
 
 
 def test_fills_in_a_stored_agreement_without_erasing(env: Env, tmp_path: Path) -> None:

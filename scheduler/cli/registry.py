@@ -121,7 +121,7 @@ def activity_add(c: Context, partner: str, day: dt.date, title: str, kind: str) 
     from scheduler.services.partners import record_activity  # lazy: keeps --help fast
 
     done = record_activity(c.database(), partner, day=day, title=title, kind=kind,
-                           by=c.actor())
+                           by=c.actor(), today=c.today())
     prefix = "recorded" if done.created else "already recorded"
     click.echo(f"{prefix}: {done.partner_id} {done.date.isoformat()} {done.title}")
 

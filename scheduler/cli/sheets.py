@@ -56,7 +56,7 @@ def import_command(file: Path, dry_run: bool) -> None:
     from scheduler.sheets.operations import import_file
 
     c = _context()
-    result = import_file(c.database(), file, dry_run=dry_run, today=c.today())
+    result = import_file(c.database(), file, dry_run=dry_run, today=c.today(), by=c.actor())
     for warning in result.warnings:
         click.echo(f"sistercity: warning: {warning}", err=True)
     lines = result.details() if dry_run else result.created()

@@ -42,7 +42,7 @@ from scheduler.registry.store import (
     upsert_activities,
     upsert_batch,
 )
-from scheduler.registry.validate import unsafe_text
+from scheduler.registry.validate import implausible_record_date, unsafe_text
 from scheduler.services.audit import Actor, AuditAction, record
 from scheduler.services.jsonable import jsonable
 
@@ -158,11 +158,17 @@ class ActivityRecorded:
 
 
 def record_activity(
-    db: Database, partner: str, *, day: dt.date, title: str, kind: str = "other", by: Actor
+    db: Database, partner: str, *, day: dt.date, title: str, kind: str = "other", by: Actor,
+    today: dt.date | None = None,
 ) -> ActivityRecorded:
     """Record an activity with a partner (id, or English or Thai name, any case) on `day`; it
     ends a dormant spell. `title` is stored stripped; the entry is audited as `by`'s.
-    UserError for an empty or unsafe title or kind, or an unknown partner."""
+    UserError for an empty or unsafe title or kind, an unknown partner, or a date that is
+    probably a typo (before 1900, or more than a year after `today` when given: SPEC
+    "Dataset file")."""
+    typo = implausible_record_date(day, today)
+    if typo:
+        raise UserError(f"--date: {typo}")
     for option, value in (("--title", title), ("--kind", kind)):
         reason = unsafe_text(value)
         if reason or not value.strip():

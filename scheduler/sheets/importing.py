@@ -17,7 +17,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -25,6 +25,7 @@ from scheduler.db.models import PartnerRow
 from scheduler.problems import Problems
 from scheduler.registry.domain import Agreement, Partner, Registry, canonical_party
 from scheduler.registry.store import load_registry, upsert_agreements, upsert_rows
+from scheduler.services.audit import Actor, AuditAction, record
 from scheduler.sheets.cells import name_key
 from scheduler.sheets.reading import ReadFile, Where, refuse, sheet_problems
 from scheduler.sheets.rows import SheetRow
@@ -352,9 +353,10 @@ _STATUS_TEXT = {AgreementMatch.NEW: "new agreement",
 
 
 def import_rows(db: Database, read: ReadFile, rows: list[SheetRow], problems: Problems,
-                *, dry_run: bool) -> ImportResult:
+                *, dry_run: bool, by: Actor | None = None) -> ImportResult:
     """Resolve and write in ONE write transaction (a dry run only reads). Any problem, found in
     the file (`problems`, from `parse_rows`) or against the registry, refuses the whole file.
+    A real import is recorded in the audit log as `by`'s (when given), with its counts.
 
     Raises:
         DataError: every problem, in file order; nothing is written.
@@ -370,6 +372,8 @@ def import_rows(db: Database, read: ReadFile, rows: list[SheetRow], problems: Pr
                                   p["agreements updated"], p["agreements unchanged"])
         else:
             counts = apply_plan(session, plan)
+            if by is not None:
+                record(session, by, AuditAction.IMPORT, read.label, asdict(counts))
     return ImportResult(plan, counts, dry_run, [*read.warnings, *plan.warnings])
 
 

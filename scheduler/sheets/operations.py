@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from scheduler.errors import UserError
 from scheduler.files import write_atomically
 from scheduler.registry.store import load_registry
+from scheduler.services.audit import Actor
 from scheduler.sheets.exporting import ExportSheet, csv_bytes, export_sheets
 from scheduler.sheets.importing import ImportResult, import_rows
 from scheduler.sheets.reading import ReadFile, read_data, read_file
@@ -41,10 +42,11 @@ def write_template(path: Path, *, force: bool = False) -> None:
 
 
 def import_file(db: Database, path: Path, *, dry_run: bool,
-                today: dt.date | None = None) -> ImportResult:
+                today: dt.date | None = None, by: Actor | None = None) -> ImportResult:
     """Import the agreements of the spreadsheet at `path` (.xlsx, .xls, .ods or .csv) into
     `db`, in one write transaction (`dry_run`: only read, and report what would be done).
-    A signing date more than a year after `today` (when given) or before 1900 is a typo.
+    A signing date more than a year after `today` (when given) or before 1900 is a typo. The
+    import is audited as `by`'s (when given).
 
     Raises:
         DataError: the file cannot be read, has a wrong header, or has any problem in a row
@@ -52,24 +54,24 @@ def import_file(db: Database, path: Path, *, dry_run: bool,
     """
     # An unreadable file or a wrong header is refused before the database is opened; row
     # problems are refused together with those found against the registry.
-    return _import(db, read_file(path), dry_run=dry_run, today=today)
+    return _import(db, read_file(path), dry_run=dry_run, today=today, by=by)
 
 
 def import_upload(db: Database, name: str, data: bytes, *, dry_run: bool,
-                  today: dt.date | None = None) -> ImportResult:
+                  today: dt.date | None = None, by: Actor | None = None) -> ImportResult:
     """`import_file` for the bytes of an uploaded file called `name` (its suffix says which
     kind of spreadsheet it is).
 
     Raises:
         DataError: as `import_file`.
     """
-    return _import(db, read_data(name, data), dry_run=dry_run, today=today)
+    return _import(db, read_data(name, data), dry_run=dry_run, today=today, by=by)
 
 
 def _import(db: Database, read: ReadFile, *, dry_run: bool,
-            today: dt.date | None) -> ImportResult:
+            today: dt.date | None, by: Actor | None) -> ImportResult:
     rows, problems = parse_rows(read, today)
-    return import_rows(db, read, rows, problems, dry_run=dry_run)
+    return import_rows(db, read, rows, problems, dry_run=dry_run, by=by)
 
 
 @dataclass(frozen=True)
