@@ -33,7 +33,8 @@ def db(project: Project) -> Database:
 def test_partner_listing_is_the_json_contract(db: Database) -> None:
     listed = partners.list_partners(db, as_of=AS_OF, dormant_after_days=365)
     suwon = next(p for p in listed if p.id == "suwon")
-    assert suwon == partners.show_partner(db, "suwon", as_of=AS_OF, dormant_after_days=365)
+    detail = partners.partner_detail(db, "SUWON", as_of=AS_OF, dormant_after_days=365)
+    assert suwon == detail.summary
     assert suwon.dormant is True
     with pytest.raises(dataclasses.FrozenInstanceError):
         suwon.dormant = False  # type: ignore[misc]
@@ -45,7 +46,7 @@ def test_partner_listing_is_the_json_contract(db: Database) -> None:
 
 def test_unknown_partner_is_a_user_error(db: Database) -> None:
     with pytest.raises(UserError, match='unknown partner "atlantis"'):
-        partners.show_partner(db, "atlantis", as_of=AS_OF, dormant_after_days=365)
+        partners.partner_detail(db, "atlantis", as_of=AS_OF, dormant_after_days=365)
     with pytest.raises(UserError, match='unknown partner "atlantis"'):
         partners.record_activity(db, "atlantis", day=AS_OF, title="Visit", by=BY)
 
@@ -54,7 +55,7 @@ def test_recording_an_activity_twice_creates_it_once(db: Database) -> None:
     first = partners.record_activity(db, "suwon", day=dt.date(2018, 5, 20), title=" Visit ", by=BY)
     again = partners.record_activity(db, "suwon", day=dt.date(2018, 5, 20), title="Visit", by=BY)
     assert (first.created, first.title, again.created) == (True, "Visit", False)
-    suwon = partners.show_partner(db, "suwon", as_of=AS_OF, dormant_after_days=365)
+    suwon = partners.partner_detail(db, "suwon", as_of=AS_OF, dormant_after_days=365).summary
     assert suwon.last_activity == dt.date(2018, 5, 20) and not suwon.dormant
     with pytest.raises(UserError, match="--title: must not be empty"):
         partners.record_activity(db, "suwon", day=AS_OF, title="  ", by=BY)
@@ -87,12 +88,12 @@ def test_correcting_an_agreement_keeps_it_one_agreement_and_audits_it(db: Databa
     from scheduler.registry.domain import AgreementKind
     from scheduler.services.audit import AuditAction, entries
 
-    before = partners.show_partner(db, "suwon", as_of=AS_OF, dormant_after_days=365)
+    before = partners.partner_detail(db, "suwon", as_of=AS_OF, dormant_after_days=365).summary
     (mou,) = before.agreements
     fix = partners.AgreementCorrection(signed_on=dt.date(2013, 3, 12), kind=AgreementKind.MOU)
     done = partners.correct_agreement(db, "Suwon", mou.id, fix, by=BY)
     assert done.changes == {"signed_on": ["2013-03-10", "2013-03-12"]}
-    after = partners.show_partner(db, "suwon", as_of=AS_OF, dormant_after_days=365)
+    after = partners.partner_detail(db, "suwon", as_of=AS_OF, dormant_after_days=365).summary
     assert [(a.id, a.signed_on) for a in after.agreements] == [(mou.id, dt.date(2013, 3, 12))]
     assert partners.correct_agreement(db, "suwon", mou.id, fix, by=BY).changes == {}
     (entry,) = entries(db)

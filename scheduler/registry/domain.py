@@ -229,11 +229,6 @@ def spell_start(partner: Partner, as_of: dt.date, after_days: int) -> dt.date | 
     return since + dt.timedelta(days=after_days)
 
 
-def is_dormant(partner: Partner, as_of: dt.date, after_days: int) -> bool:
-    """True when the partner has been quiet for at least `after_days` as of `as_of`."""
-    return spell_start(partner, as_of, after_days) is not None
-
-
 @dataclass(frozen=True)
 class Recurrence:
     """Either one date (`rrule` empty) or `dtstart` plus an RFC 5545 RRULE."""

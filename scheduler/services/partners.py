@@ -114,16 +114,6 @@ def list_partners(
     return [summarise(p, as_of, dormant_after_days) for p in registry.partners.values()]
 
 
-def show_partner(
-    db: Database, partner_id: str, *, as_of: dt.date, dormant_after_days: int
-) -> PartnerSummary:
-    """One partner (by id, or English or Thai name, any case), as `list_partners` describes
-    it. UserError when there is none."""
-    with db.read() as session:
-        registry = load_registry(session)
-    return summarise(find_partner(registry, partner_id), as_of, dormant_after_days)
-
-
 def find_partner(registry: Registry, text: str) -> Partner:
     """The partner `text` names: its id, or its English or Thai name, case and spacing ignored
     (SPEC `activity add`: PARTNER). UserError when none does, or several do."""

@@ -233,25 +233,6 @@ class Runner:
         with self.db.write(fence=self.fence) as session:
             session.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
 
-    def run_jobs(
-        self,
-        jobs: Sequence[str],
-        as_of: dt.date,
-        *,
-        now: dt.datetime,
-        dry_run: bool = False,
-        trigger: str = "manual",
-        on_draft: Callable[[Draft], None] | None = None,
-    ) -> list[JobResult]:
-        """`run_job` for each of `jobs` in order, on one registry snapshot."""
-        registry = self.registry()
-        return [
-            self.run_job(job, as_of, now=now, registry=registry, dry_run=dry_run,
-                         trigger=trigger, on_draft=on_draft)
-            for job in jobs
-        ]
-
-
 def skipped_text(skipped: Sequence[SkippedItem]) -> str | None:
     """What the run row records of the skipped items (None when there are none), cut to
     4000 characters like a run's error."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 from scheduler.problems import Fields, Problems
 from scheduler.registry.domain import Agreement, AgreementKind
@@ -25,7 +24,7 @@ from scheduler.sheets.cells import (
     safe_text,
 )
 from scheduler.sheets.countries import parse_country
-from scheduler.sheets.reading import RawRow, ReadFile, Where, read_file, sheet_problems
+from scheduler.sheets.reading import RawRow, ReadFile, Where, sheet_problems
 
 # The longest text a column holds, in characters (the registry's own limit elsewhere).
 _TEXT_LIMITS = {"local_party": 300, "name": 300, "name_th": 300, "city": 300,
@@ -55,17 +54,6 @@ def parse_rows(read: ReadFile, today: dt.date | None = None) -> tuple[list[Sheet
     rows = [row for raw in read.rows
             if (row := _parse_row(read, raw, problems, today)) is not None]
     return rows, problems
-
-
-def parse_file(path: Path) -> tuple[ReadFile, list[SheetRow], Problems]:
-    """`read_file` then `parse_rows`: what was read, the valid rows, the rows' problems.
-
-    Raises:
-        DataError: the file itself cannot be read or has a wrong header (see `read_file`).
-    """
-    read = read_file(path)
-    rows, problems = parse_rows(read)
-    return read, rows, problems
 
 
 def _text(fields: Fields, key: str, *, required: bool = False) -> str:
