@@ -142,6 +142,13 @@ def test_an_ended_relation_gets_no_reminder_of_any_job_from_its_end(
     listed = json.loads(project.cli("partners", "--json", "--as-of", "2018-06-12").stdout)
     chengdu_now = next(p for p in listed if p["id"] == "chengdu")
     assert (chengdu_now["ended_on"], chengdu_now["dormant"]) == ("2018-06-08", False)
+    table = project.cli("partners", "--as-of", "2018-06-12")
+    assert next(line for line in table.stdout.splitlines() if "chengdu" in line).rstrip() \
+        .endswith("ended")
+    # the agenda the `agenda` command shows is the one a run would send: Chengdu left out
+    agenda = project.cli("agenda", "summary", "--as-of", "2018-06-12")
+    assert agenda.exit_code == 0, agenda.stderr
+    assert "Chengdu" not in agenda.stdout and "เฉิงตู" not in agenda.stdout
     assert db_rows(project, "SELECT who, action, target FROM audit WHERE action = "
                    "'end-relation'") == [("cli", "end-relation", "chengdu")]
 

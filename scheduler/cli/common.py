@@ -137,7 +137,7 @@ def print_table(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title, box=box.SIMPLE_HEAD)
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     for col in columns:
         table.add_column(col, justify="right" if col in right else "left",
                          no_wrap=col in keep, overflow="fold",

@@ -33,10 +33,10 @@ def outbox(ctx: click.Context, state: str | None, as_json: bool) -> None:
         return
     print_table(
         "outbox",
-        ("id", "job", "recipient", "subject", "state", "attempts", "last error"),
-        [(str(e.id), e.job, e.recipient, e.subject, e.state, str(e.attempts), e.last_error or "")
-         for e in entries],
-        keep=("id", "job", "state", "attempts"),
+        ("id", "job", "state", "tries", "recipient and subject (last error)"),
+        [(str(e.id), e.job, e.state, str(e.attempts),
+          "\n".join(filter(None, (e.recipient, e.subject, e.last_error)))) for e in entries],
+        keep=("id", "job", "state", "tries"),
     )
 
 

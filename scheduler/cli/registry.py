@@ -82,20 +82,20 @@ def partners(c: Context, as_of: dt.date | None, as_json: bool) -> None:
         return
     print_table(
         f"Partners as of {day.isoformat()}",
-        ("id", "name", "country", "group", "agreements", "last activity", "dormant"),
+        ("id", "name", "group (country)", "agreements", "last\nactivity", "dormant"),
         [
             (
                 p.id,
-                f"{p.name} / {p.name_th}",
-                p.country,
-                p.working_group or "-",
+                "\n".join(filter(None, (p.name, p.name_th))),
+                f"{p.working_group or '-'} ({p.country})",
                 "\n".join(f"{a.kind} {a.signed_on.isoformat()}" for a in p.agreements),
                 p.last_activity.isoformat() if p.last_activity else "-",
-                "DORMANT" if p.dormant else "",
+                ("ended" if p.ended_on and p.ended_on <= day  # `show` gives the date
+                 else "DORMANT" if p.dormant else ""),
             )
             for p in rows
         ],
-        keep=("id", "last activity"),
+        keep=("id", "last\nactivity", "dormant"),
     )
 
 

@@ -29,7 +29,8 @@ def meeting_agenda(runner: Runner, meeting: str, *, as_of: dt.date, lang: str) -
     in `lang` ("en" or "th"), as of that date. UserError for an unknown meeting or one with no
     occurrence left; ConfigError for a broken template."""
     settings = runner.settings
-    registry = runner.registry()
+    # as a run as of that date plans it: ended relations left out (SPEC "What is sent")
+    registry = runner.registry().active_on(as_of)
     found = registry.meetings.get(meeting)
     if found is None:
         known = ", ".join(sorted(registry.meetings)) or "none in the registry"
