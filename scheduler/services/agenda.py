@@ -29,8 +29,7 @@ def meeting_agenda(runner: Runner, meeting: str, *, as_of: dt.date, lang: str) -
     in `lang` ("en" or "th"), as of that date. UserError for an unknown meeting or one with no
     occurrence left; ConfigError for a broken template."""
     settings = runner.settings
-    # as a run as of that date plans it: ended relations left out (SPEC "What is sent")
-    registry = runner.registry().active_on(as_of)
+    registry = runner.registry(as_of)  # as a run as of that date plans it
     found = registry.meetings.get(meeting)
     if found is None:
         known = ", ".join(sorted(registry.meetings)) or "none in the registry"

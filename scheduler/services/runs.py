@@ -108,10 +108,12 @@ class Runner:
         )
         self.calendar = WorkingCalendar(settings.extra_holidays, settings.extra_working_days)
 
-    def registry(self) -> Registry:
-        """A snapshot of the whole registry (one read transaction)."""
+    def registry(self, as_of: dt.date | None = None) -> Registry:
+        """A snapshot of the registry (one read transaction): the whole of it, or with `as_of`
+        the one a run as of that date plans from (ended relations left out)."""
         with self.db.read() as session:
-            return load_registry(session)
+            registry = load_registry(session)
+        return registry if as_of is None else registry.active_on(as_of)
 
     def context(self, registry: Registry, as_of: dt.date, history: History) -> PlanContext:
         """What a planner sees for one run as of `as_of` (local date): partners whose relation
