@@ -252,3 +252,14 @@ def save(session: Session, notices: Sequence[Notice]) -> None:
 
 
 MEMORY = JobMemory(load=load_sent, save=save)
+
+
+def sequence_now(occ: Occurrence, sent: Mapping[tuple[str, dt.date], SentOccurrence]) -> int:
+    """The SEQUENCE the occurrence has as it now stands: what was last sent, plus one when it
+    changed since (the next run sends that update); 0 when never sent. The calendar feed
+    shows it, so that a subscriber's calendar agrees with the invitations."""
+    before = sent.get((occ.meeting.id, occ.key))
+    if before is None:
+        return 0
+    unchanged = before.cancelled or occ.sent(before.sequence) == before
+    return before.sequence if unchanged else before.sequence + 1

@@ -127,6 +127,16 @@ def _address(email: str, name: str, extra: dict[str, str] | None = None) -> vCal
     return address
 
 
+def text_value(value: str) -> vText:
+    """A TEXT property value written safely (cleaned, escaped once): see the module notes."""
+    return _Text(clean_text(value))
+
+
+def calendar_address(email: str, name: str) -> vCalAddress:
+    """A CAL-ADDRESS (``mailto:``) with a cleaned ``CN``; ValueError for an unusable address."""
+    return _address(email, name)
+
+
 def build_invitation(
     *,
     uid: str,
