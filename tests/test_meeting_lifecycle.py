@@ -408,3 +408,39 @@ def test_dry_run_changes_nothing(office: Office) -> None:
     assert office.sequences() == [("summary", "2017-11-15", 0, 0)]
     outbox = json.loads(office.project.cli("outbox", "--json").stdout)
     assert len(outbox) == 4
+
+
+def test_an_update_due_with_a_stage_is_one_email(office: Office) -> None:
+    """Changed the day before the 1-day stage: that run sends each reader one email, the
+    update, which also stands for the stage (nothing follows on the meeting's day)."""
+    office.run("2017-11-01")
+    office.change(one_off(starts_at="2017-11-15T13:30:00"))
+    both = office.run("2017-11-14")
+    assert [s.rcpt for s in both] == EVERYONE
+    assert {(s.uid, s.sequence) for s in both} == {(UID, 1)}
+    assert all(s.subject.startswith(("Updated:", "เปลี่ยนแปลง:")) for s in both)
+    assert office.run("2017-11-14") == []
+    assert office.run("2017-11-15") == []
+
+
+def test_concurrent_runs_send_an_update_once(office: Office) -> None:
+    """Two `run` processes at once (as beside a daemon): the notice key holds the SEQUENCE,
+    so each reader gets the update once."""
+    import os
+    import subprocess
+    import sys
+
+    office.run("2017-11-01")
+    office.change(one_off(location="Operations room"))
+    command = [sys.executable, "-m", "scheduler", "--config", str(office.project.config),
+               "run", "meeting-agendas", "--as-of", "2017-11-02"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    runs = [subprocess.Popen(command, cwd=office.project.root, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for _ in range(2)]
+    for process in runs:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err.decode()
+    updates = office.run("2017-11-02")  # also collects what the two processes sent
+    assert sorted(s.rcpt for s in updates) == EVERYONE
+    assert {(s.sequence, s.location) for s in updates} == {(1, "Operations room")}
