@@ -444,3 +444,21 @@ def test_concurrent_runs_send_an_update_once(office: Office) -> None:
     updates = office.run("2017-11-02")  # also collects what the two processes sent
     assert sorted(s.rcpt for s in updates) == EVERYONE
     assert {(s.sequence, s.location) for s in updates} == {(1, "Operations room")}
+
+
+def test_agenda_command_shows_the_occurrence_as_changed(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    Office(project, smtp_server, yearly("""
+  [[meeting.change]]
+  occurrence = 2018-11-15
+  cancelled = true
+
+  [[meeting.change]]
+  occurrence = 2019-11-15
+  starts_at = 2019-11-18T13:30:00
+"""))
+    shown = project.cli("agenda", "yearly", "--as-of", "2018-11-01")
+    assert shown.exit_code == 0, shown.output
+    assert "18 Nov 2019 13:30" in shown.output  # 2018 cancelled; 2019 moved
+    assert "15 Nov 2018" not in shown.output
