@@ -21,7 +21,7 @@ from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jobs import meeting_lifecycle as lifecycle
+import jobs.meeting_lifecycle as lifecycle
 from jobs.anniversaries import anniversaries_between, anniversary_view
 from jobs.budget_deadlines import occurrence_view
 from jobs.common import day_off_view, fill_title, partner_view

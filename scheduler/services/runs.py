@@ -57,8 +57,13 @@ class JobResult:
     skipped: list[SkippedItem] = field(default_factory=list)
 
 
-class JobTimeout(Exception):
-    """A job run went past scheduler.job_timeout_seconds and was stopped (SPEC "Delivery")."""
+class JobTimeout(BaseException):
+    """A job run went past scheduler.job_timeout_seconds and was stopped (SPEC "Delivery").
+
+    A BaseException, like KeyboardInterrupt: it interrupts the run from outside, so the
+    planners' `except Exception` (one item's fault: skip it, go on) must not swallow it, or an
+    alarm that lands while an item is planned skips that item and the job runs on unbounded.
+    """
 
     def __init__(self, job: str, seconds: float) -> None:
         super().__init__(job, seconds)  # its args, so that it pickles from a child process
