@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
@@ -22,6 +24,11 @@ import vobject
 from conftest import Project, body_text
 from icalendar import Calendar
 from smtpserver import ReceivedMessage, SmtpTestServer
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+from test_postgres import pg_database
+
+__all__ = ["pg_database"]  # the fixture, shared with test_postgres.py
 
 CONTACTS = """
 [[contact]]
@@ -178,12 +185,15 @@ def _seen(received: ReceivedMessage) -> Seen:
 class Office:
     """The project with a dataset file that a test rewrites and loads, and the SMTP server."""
 
-    def __init__(self, project: Project, server: SmtpTestServer, meetings: str) -> None:
+    def __init__(self, project: Project, server: SmtpTestServer, meetings: str,
+                 url: str | None = None) -> None:
         self.project, self.server = project, server
         self.data = project.root / "data.toml"
         self.data.write_text(CONTACTS + meetings, encoding="utf-8")
+        self.url = url or f"sqlite:///{project.db_path}"
         project.write_config(data={"files": [str(self.data)]}, email={"transport": "smtp"},
-                             smtp={"host": server.host, "port": server.port})
+                             smtp={"host": server.host, "port": server.port},
+                             database={"url": self.url})
         self.seen = 0
 
     def change(self, meetings: str) -> None:
@@ -200,10 +210,26 @@ class Office:
         return sorted((_seen(m) for m in new), key=lambda s: s.rcpt)
 
     def sequences(self) -> list[tuple[str, str, int, int]]:
-        with sqlite3.connect(self.project.db_path) as conn:
-            return [tuple(r) for r in conn.execute(
-                "SELECT meeting_id, occurrence, sequence, cancelled FROM meeting_occurrences "
-                "ORDER BY meeting_id, occurrence")]
+        engine = create_engine(self.url, poolclass=NullPool)
+        try:
+            with engine.connect() as conn:
+                return [(r[0], str(r[1]), int(r[2]), int(r[3])) for r in conn.execute(text(
+                    "SELECT meeting_id, occurrence, sequence, cancelled "
+                    "FROM meeting_occurrences ORDER BY meeting_id, occurrence"))]
+        finally:
+            engine.dispose()
+
+    def run_concurrently(self, as_of: str, processes: int = 2) -> None:
+        """`run meeting-agendas` in several processes at once (as beside a daemon)."""
+        command = [sys.executable, "-m", "scheduler", "--config", str(self.project.config),
+                   "run", "meeting-agendas", "--as-of", as_of]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        runs = [subprocess.Popen(command, cwd=self.project.root, env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                for _ in range(processes)]
+        for process in runs:
+            _, err = process.communicate(timeout=120)
+            assert process.returncode == 0, err.decode()
 
 
 @pytest.fixture
@@ -327,9 +353,11 @@ def test_meeting_cancel_command(office: Office) -> None:
     assert "cancelled meeting summary" in cancelled.output
     _assert_cancelled(office.run("2017-11-02"), UID, 1)
     assert office.run("2017-11-14") == []
-    with sqlite3.connect(office.project.db_path) as conn:
-        assert conn.execute("SELECT who, action, target FROM audit").fetchall() == [
-            ("cli", "cancel-meeting", "summary")]
+    engine = create_engine(office.url, poolclass=NullPool)
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(text("SELECT who, action, target FROM audit"))] \
+            == [("cli", "cancel-meeting", "summary")]
+    engine.dispose()
 
     unknown = office.project.cli("meeting", "cancel", "nope")
     assert unknown.exit_code == 2
@@ -426,21 +454,9 @@ def test_an_update_due_with_a_stage_is_one_email(office: Office) -> None:
 def test_concurrent_runs_send_an_update_once(office: Office) -> None:
     """Two `run` processes at once (as beside a daemon): the notice key holds the SEQUENCE,
     so each reader gets the update once."""
-    import os
-    import subprocess
-    import sys
-
     office.run("2017-11-01")
     office.change(one_off(location="Operations room"))
-    command = [sys.executable, "-m", "scheduler", "--config", str(office.project.config),
-               "run", "meeting-agendas", "--as-of", "2017-11-02"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    runs = [subprocess.Popen(command, cwd=office.project.root, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            for _ in range(2)]
-    for process in runs:
-        _, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err.decode()
+    office.run_concurrently("2017-11-02")
     updates = office.run("2017-11-02")  # also collects what the two processes sent
     assert sorted(s.rcpt for s in updates) == EVERYONE
     assert {(s.sequence, s.location) for s in updates} == {(1, "Operations room")}
@@ -462,3 +478,22 @@ def test_agenda_command_shows_the_occurrence_as_changed(
     assert shown.exit_code == 0, shown.output
     assert "18 Nov 2019 13:30" in shown.output  # 2018 cancelled; 2019 moved
     assert "15 Nov 2018" not in shown.output
+
+
+def test_on_postgresql_concurrent_runs_send_each_change_once(
+    project: Project, smtp_server: SmtpTestServer, pg_database: str
+) -> None:
+    """The same rules on PostgreSQL (SISTERCITY_TEST_PG_URL): an update and then a
+    cancellation, each planned by two processes at once, reach each reader once."""
+    office = Office(project, smtp_server, one_off(), url=pg_database)
+    assert [s.rcpt for s in office.run("2017-11-01")] == EVERYONE
+    office.change(one_off(starts_at="2017-11-15T13:30:00"))
+    office.run_concurrently("2017-11-02")
+    updates = office.run("2017-11-02")
+    assert [s.rcpt for s in updates] == EVERYONE
+    assert {(s.method, s.uid, s.sequence) for s in updates} == {("REQUEST", UID, 1)}
+    assert project.cli("meeting", "cancel", "summary").exit_code == 0
+    office.run_concurrently("2017-11-03")
+    _assert_cancelled(office.run("2017-11-03"), UID, 2)
+    assert office.run("2017-11-14") == []
+    assert office.sequences() == [("summary", "2017-11-15", 2, 1)]
