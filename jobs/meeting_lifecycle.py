@@ -71,7 +71,8 @@ class Occurrence:
 
 def occurrence(meeting: Meeting, key: dt.date, rule_start: dt.datetime | None) -> Occurrence:
     """The occurrence keyed `key` whose rule gives `rule_start` (None: the rule no longer gives
-    it, so it is cancelled; it keeps its change's start, else noon of its key date)."""
+    it, so it is cancelled; it keeps its change's start, else its key date at the time of the
+    meeting's dtstart)."""
     change = meeting.change_of(key)
     start = rule_start or dt.datetime.combine(key, meeting.recurrence.dtstart.time())
     if change is None:
@@ -101,10 +102,11 @@ def meeting_occurrences(
         found = [occurrence(meeting, key, rec.dtstart)]
     else:
         margin = dt.timedelta(days=MOVE_MARGIN_DAYS)
-        starts = {w.date(): w for w in occurrences(rec, start - margin, end + margin)}
+        starts: dict[dt.date, dt.datetime | None] = {
+            w.date(): w for w in occurrences(rec, start - margin, end + margin)}
         for key in mine.keys() - starts.keys():
             given = occurrences(rec, key, key)
-            starts[key] = given[0] if given else None  # type: ignore[assignment]
+            starts[key] = given[0] if given else None
         found = [occurrence(meeting, key, starts[key]) for key in sorted(starts)]
     return [o for o in found
             if o.starts_at.date() >= start

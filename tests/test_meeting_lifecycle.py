@@ -497,3 +497,14 @@ def test_on_postgresql_concurrent_runs_send_each_change_once(
     _assert_cancelled(office.run("2017-11-03"), UID, 2)
     assert office.run("2017-11-14") == []
     assert office.sequences() == [("summary", "2017-11-15", 2, 1)]
+
+
+def test_an_invited_occurrence_the_rule_no_longer_gives_is_cancelled(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    office = Office(project, smtp_server, yearly())
+    office.run("2018-11-01")
+    office.change(yearly().replace('rrule = "FREQ=YEARLY"',
+                                   'rrule = "FREQ=YEARLY;UNTIL=20171231T000000"'))
+    _assert_cancelled(office.run("2018-11-02"), YEARLY_UID, 1)
+    assert office.run("2018-11-14") == []
