@@ -59,6 +59,7 @@ class _Shared:
     html: str
     slot: str
     also: str
+    rows: int  # items shown in full per section
 
 
 # SPEC "Emails": consulate and MFA contacts are external readers; leads, staff and heads are
@@ -246,6 +247,29 @@ class Renderer:
                     self.template(f"_also.{lang}.txt")
                     self.template(f"_also.{lang}.html")
 
+    def _message(
+        self, job: str, recipient: Recipient, subject: str, text: str, html: str,
+        now: dt.datetime, ics: bytes | None,
+    ) -> tuple[str, bytes]:
+        """The finished message to `recipient`: its Message-ID and its bytes (SMTP policy)."""
+        message_id = f"<{job}.{uuid.uuid4().hex}@{self.domain}>"
+        msg = build_message(
+            sender=self.sender,
+            to=Address(header_text(recipient.name), addr_spec=recipient.address),
+            subject=header_text(subject),
+            text=text,
+            html=html,
+            message_id=message_id,
+            date=now.astimezone(ZoneInfo(self.timezone)),  # the office's offset, e.g. +0700
+            job=job,
+            reply_to=self.office.email,  # SPEC "Emails": replies go to the office
+        )
+        if ics is not None:
+            from scheduler.mail.invitation import attach_invitation
+
+            attach_invitation(msg, ics)
+        return message_id, msg.as_bytes(policy=SMTP)
+
     def forget_shared(self) -> None:
         """Drop bodies kept for sharing (call between runs: they are only valid within one)."""
         self._shared.clear()
@@ -258,14 +282,15 @@ class Renderer:
             raise ConfigError(f"{job}.{lang}: email template failed: {exc}") from None
 
     def _bodies(
-        self, job: str, lang: str, recipient: Recipient, variables: dict[str, Any]
-    ) -> tuple[str, str, str]:
-        """Subject, text and HTML within the size budget (SPEC "Size"): each section shows at
-        most `rows` items in full and counts the rest; `rows` is halved until both parts fit
-        (data of any length cannot push an email past the budget while rows ≥ 1)."""
+        self, job: str, lang: str, recipient: Recipient, variables: dict[str, Any],
+        rows: int = SECTION_ROWS,
+    ) -> tuple[str, str, str, int]:
+        """Subject, text and HTML within the size budget (SPEC "Size"), and the rows used:
+        each section shows at most `rows` items in full and counts the rest; `rows` is halved
+        until both parts fit (data of any length cannot push an email past the budget while
+        rows ≥ 1)."""
         name = variables.get("template", job)
         subject = self._subject(job, lang, variables)
-        rows = SECTION_ROWS
         while True:
             try:
                 text = self.template(f"{name}.{lang}.txt").render({**variables, "rows": rows})
@@ -273,7 +298,7 @@ class Renderer:
             except TemplateError as exc:
                 raise ConfigError(f"{name}.{lang}: email template failed: {exc}") from None
             if rows <= 1 or _within_budget(text, html):
-                return subject, text, html
+                return subject, text, html, rows
             rows //= 2
 
     def _also(self, lang: str, names: Sequence[str]) -> tuple[str, str]:
@@ -327,42 +352,31 @@ class Renderer:
             return Rendered(self._subject(job, lang, variables), "", b"", "", "")
         also_text, also_html = ("", "") if external else self._also(
             lang, also_sent_to(recipient, notices))
+        alone = {**variables, "also": _Marker(also_text, also_html)}
         if share_key is None or external:
-            subject, text, html = self._bodies(
-                job, lang, recipient, {**variables, "also": _Marker(also_text, also_html)})
+            subject, text, html, rows = self._bodies(job, lang, recipient, alone)
         else:
             key = (job, lang, recipient.roles, share_key)
             shared = self._shared.get(key)
             if shared is None:
                 slot, also = _name_slot(), _name_slot()
                 anonymous = Recipient("", slot, lang, recipient.roles)
-                subject, text, html = self._bodies(
+                subject, text, html, rows = self._bodies(
                     job, lang, anonymous,
                     {**variables, "recipient": anonymous, "also": _Marker(also, also)})
-                shared = _Shared(subject, text, html, slot, also)
+                shared = _Shared(subject, text, html, slot, also, rows)
                 self._shared[key] = shared
-            subject = shared.subject
+            subject, rows = shared.subject, shared.rows
             text = shared.text.replace(shared.slot, recipient.name).replace(
                 shared.also, also_text)
             html = shared.html.replace(shared.slot, html_escape(recipient.name)).replace(
                 shared.also, also_html)
-        message_id = f"<{job}.{uuid.uuid4().hex}@{self.domain}>"
-        msg = build_message(
-            sender=self.sender,
-            to=Address(header_text(recipient.name), addr_spec=recipient.address),
-            subject=header_text(subject),
-            text=text,
-            html=html,
-            message_id=message_id,
-            date=now.astimezone(ZoneInfo(self.timezone)),  # the office's offset, e.g. +0700
-            job=job,
-            reply_to=office.email,  # SPEC "Emails": replies go to the office
-        )
-        if ics is not None:
-            from scheduler.mail.invitation import attach_invitation
-
-            attach_invitation(msg, ics)
-        data = msg.as_bytes(policy=SMTP)
+        while True:
+            message_id, data = self._message(job, recipient, subject, text, html, now, ics)
+            if len(data) <= MESSAGE_BUDGET or rows <= 1:
+                break
+            # Past the budget after all (a large invitation, a long name): fewer rows.
+            subject, text, html, rows = self._bodies(job, lang, recipient, alone, rows // 2)
         return Rendered(header_text(subject), message_id, data, text, html)
 
 
