@@ -82,7 +82,9 @@ def flat(text: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def bundled(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], dict[str, EmailMessage]]:
+def bundled(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[tuple[str, str], dict[str, EmailMessage]]:
     """Every job's emails on the bundled data at each date of RUNS, with a custom [office]."""
     root = tmp_path_factory.mktemp("bundled")
     config = write_config(root, BUNDLED, **OFFICE)
