@@ -33,9 +33,8 @@ from jinja2 import (
 
 from jobs import JOB_NAMES
 from scheduler.config import bundled_path
-from scheduler.dates.thaidate import format_date, format_month_year
-from scheduler.dates.thaidate import format_datetime as format_local_datetime
 from scheduler.errors import ConfigError
+from scheduler.mail import text as layout
 from scheduler.mail.cache import bytecode_cache
 from scheduler.planning import Notice, Recipient
 from scheduler.registry.domain import LANGUAGES, AgreementKind
@@ -84,7 +83,8 @@ class Rendered:
 
 
 def _date(value: dt.date | None, lang: str) -> str:
-    return "" if value is None else format_date(value, lang)
+    # No-break spaces inside: a date never breaks across lines (SPEC "Text").
+    return layout.date_nb(value, lang)
 
 
 def country_name(code: str, lang: str) -> str:
@@ -137,8 +137,13 @@ class Renderer:
             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         )
         env.filters["date"] = _date
-        env.filters["month_year"] = format_month_year
-        env.filters["datetime"] = format_local_datetime
+        env.filters["month_year"] = layout.month_year_nb
+        env.filters["datetime"] = layout.datetime_nb
+        env.filters["span"] = layout.span
+        env.filters["span_between"] = layout.span_between
+        env.filters["nobreak"] = layout.nobreak
+        env.filters["space_scripts"] = layout.space_scripts
+        env.filters["wrap"] = layout.wrap
         env.filters["kind"] = lambda kind, lang: KIND_NAMES[lang].get(kind, kind)
         env.filters["ordinal"] = _ordinal
         env.filters["country_name"] = country_name
