@@ -2,8 +2,8 @@
 
 Templates: `<job>.<lang>.txt` (with a `subject` block) and `<job>.<lang>.html`, Jinja2 with
 StrictUndefined; HTML autoescaped. `email.templates_dir` may override any of them.
-Data never becomes a header line: header values are stripped of control characters and set
-through the email package, which encodes non-ASCII (RFC 2047).
+Data never becomes a header line: header values are stripped of control characters, and
+headers.py encodes non-ASCII ones (RFC 2047) and folds them.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from jinja2 import (
 from jobs import JOB_NAMES
 from scheduler.config import bundled_path
 from scheduler.errors import ConfigError
+from scheduler.mail import headers
 from scheduler.mail import text as layout
 from scheduler.mail.cache import bytecode_cache
 from scheduler.planning import Notice, Recipient
@@ -271,15 +272,22 @@ def build_message(
     message_id: str,
     date: dt.datetime,
     job: str,
+    reply_to: str | None = None,
 ) -> EmailMessage:
     """A multipart/alternative message (text, then HTML, both UTF-8) with the headers every
-    message carries: From `sender` (cleaned), To, Subject, Date, Message-ID, and the markers
-    that keep auto-responders quiet."""
+    message carries: From `sender` (cleaned), To, Subject, Date, Message-ID, the markers
+    that keep auto-responders quiet, and Reply-To when `reply_to` ("Name <address>") is given.
+
+    Subject and display names are encoded and folded by `headers` (SPEC "Headers": RFC 2047
+    encoded-words of at most 75 characters that decode to exactly `subject` and the names)."""
     msg = EmailMessage(policy=SMTP)
     name, address = parseaddr(sender)
-    msg["From"] = Address(header_text(name), addr_spec=address)
-    msg["To"] = to
-    msg["Subject"] = subject
+    msg["From"] = headers.address("From", header_text(name), address)
+    msg["To"] = headers.address("To", header_text(to.display_name), to.addr_spec)
+    if reply_to:
+        reply_name, reply_address = parseaddr(reply_to)
+        msg["Reply-To"] = headers.address("Reply-To", header_text(reply_name), reply_address)
+    msg["Subject"] = headers.unstructured("Subject", header_text(subject))
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"
