@@ -2,8 +2,8 @@
 
 Templates: `<job>.<lang>.txt` (with a `subject` block) and `<job>.<lang>.html`, Jinja2 with
 StrictUndefined; HTML autoescaped. `email.templates_dir` may override any of them.
-Data never becomes a header line: header values are stripped of control characters and set
-through the email package, which encodes non-ASCII (RFC 2047).
+Data never becomes a header line: header values are stripped of control characters, and
+headers.py encodes non-ASCII ones (RFC 2047) and folds them.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from jinja2 import (
 
 from jobs import JOB_NAMES
 from scheduler.config import OfficeSettings, bundled_path
-from scheduler.dates.thaidate import format_date, format_month_year
-from scheduler.dates.thaidate import format_datetime as format_local_datetime
 from scheduler.errors import ConfigError
+from scheduler.mail import headers
+from scheduler.mail import text as layout
 from scheduler.mail.cache import bytecode_cache
 from scheduler.planning import Notice, Recipient
 from scheduler.registry.domain import LANGUAGES, AgreementKind
@@ -146,7 +146,8 @@ def _within_budget(text: str, html: str) -> bool:
 
 
 def _date(value: dt.date | None, lang: str) -> str:
-    return "" if value is None else format_date(value, lang)
+    # No-break spaces inside: a date never breaks across lines (SPEC "Text").
+    return layout.date_nb(value, lang)
 
 
 def country_name(code: str, lang: str) -> str:
@@ -209,8 +210,13 @@ class Renderer:
             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         )
         env.filters["date"] = _date
-        env.filters["month_year"] = format_month_year
-        env.filters["datetime"] = format_local_datetime
+        env.filters["month_year"] = layout.month_year_nb
+        env.filters["datetime"] = layout.datetime_nb
+        env.filters["span"] = layout.span
+        env.filters["span_between"] = layout.span_between
+        env.filters["nobreak"] = layout.nobreak
+        env.filters["space_scripts"] = layout.space_scripts
+        env.filters["wrap"] = layout.wrap
         env.filters["kind"] = lambda kind, lang: KIND_NAMES[lang].get(kind, kind)
         env.filters["ordinal"] = _ordinal
         env.filters["country_name"] = country_name
@@ -393,17 +399,21 @@ def build_message(
     reply_to: str | None = None,
 ) -> EmailMessage:
     """A multipart/alternative message (text, then HTML, both UTF-8) with the headers every
-    message carries: From `sender` (cleaned), To, Subject, Date, Message-ID, and the markers
-    that keep auto-responders quiet."""
+    message carries: From `sender` (cleaned), To, Subject, Date, Message-ID, the markers
+    that keep auto-responders quiet, and Reply-To when `reply_to` ("Name <address>") is given.
+
+    Subject and display names are encoded and folded by `headers` (SPEC "Headers": RFC 2047
+    encoded-words of at most 75 characters that decode to exactly `subject` and the names)."""
     msg = EmailMessage(policy=SMTP)
     name, address = parseaddr(sender)
-    msg["From"] = Address(header_text(name), addr_spec=address)
-    msg["To"] = to
-    msg["Subject"] = subject
+    msg["From"] = headers.address("From", header_text(name), address)
+    msg["To"] = headers.address("To", header_text(to.display_name), to.addr_spec)
+    if reply_to:
+        reply_name, reply_address = parseaddr(reply_to)
+        msg["Reply-To"] = headers.address("Reply-To", header_text(reply_name), reply_address)
+    msg["Subject"] = headers.unstructured("Subject", header_text(subject))
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id
-    if reply_to:
-        msg["Reply-To"] = Address(addr_spec=reply_to)
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["X-Sistercity-Job"] = job
