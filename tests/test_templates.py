@@ -668,7 +668,9 @@ def test_dormant_partners_english(renderer: Renderer) -> None:
     assert rendered.subject == "Seongnam: no activity since 23 Mar 2016, and 1 more partner"
     # Sorted by the start of the dormant spell: Seongnam (2017-03-23), Kengtung (2017-11-20).
     assert text.index("1. Seongnam (South Korea)") < text.index("2. Kengtung (Myanmar)")
-    assert "   Quiet for:      745 days, since 23 Mar 2016" in text
+    # Spells of more than 60 days in years and months (SPEC "Text").
+    assert "   Quiet for:      2 years, since 23 Mar 2016" in text
+    assert "   Quiet for:      1 year 4 months, since 20 Nov 2016" in text
     assert (
         "Last activity: none recorded since the first agreement was signed on 23 Mar 2016" in flat
     )
@@ -682,7 +684,7 @@ def test_dormant_partners_english(renderer: Renderer) -> None:
         assert columns(line) <= 72, line
 
     html = rendered.html.replace("\xa0", " ")
-    assert "23 Mar 2016" in html and "745 days" in html
+    assert "23\xa0Mar\xa02016" in html and "2\xa0years" in html
     assert "Chiang Mai–Kengtung trade fair, 20 Nov 2016" in html
 
 
@@ -692,7 +694,8 @@ def test_dormant_partners_thai(renderer: Renderer) -> None:
     flat = " ".join(text.split())
     assert rendered.subject == "ซ็องนัม: ไม่มีความเคลื่อนไหวตั้งแต่ 23 มี.ค. 2559 และอีก 1 เมือง"
     assert "1. ซ็องนัม (เกาหลีใต้)" in text and "2. เชียงตุง (เมียนมา)" in text
-    assert "ไม่มีความเคลื่อนไหวมาแล้ว: 745 วัน นับแต่วันที่ 23 มี.ค. 2559" in text
+    assert "ไม่มีความเคลื่อนไหวมาแล้ว: 2 ปี นับแต่วันที่ 23 มี.ค. 2559" in text
+    assert "ไม่มีความเคลื่อนไหวมาแล้ว: 1 ปี 4 เดือน นับแต่วันที่ 20 พ.ย. 2559" in text
     assert "ยังไม่มีบันทึกกิจกรรมนับแต่ลงนามความตกลงฉบับแรกเมื่อวันที่ 23 มี.ค. 2559" in flat
     assert "กิจกรรมล่าสุด: Chiang Mai–Kengtung trade fair เมื่อวันที่ 20 พ.ย. 2559" in text
     assert "ความตกลง: หนังสือแสดงเจตจำนง (LOI) ลงนามเมื่อ 23 มี.ค. 2559" in text

@@ -304,7 +304,8 @@ class Renderer:
             except TemplateError as exc:
                 raise ConfigError(f"{name}.{lang}: email template failed: {exc}") from None
             if rows <= 1 or _within_budget(text, html):
-                return subject, text, html, rows
+                # Thai text and a Latin-script name meet with a space (SPEC "Text").
+                return subject, layout.space_scripts(text), layout.space_scripts(html), rows
             rows //= 2
 
     def _also(self, lang: str, names: Sequence[str]) -> tuple[str, str]:
