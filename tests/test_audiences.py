@@ -233,3 +233,32 @@ def test_thai_text_and_latin_names_are_spaced(tmp_path: Path) -> None:
         assert "กับ Edgecity" in body and "กับEdgecity" not in body
         assert "โดย Chiang Mai University" in body and "โดยChiang" not in body
         assert "คณะทำงาน West" not in body or "คณะทำงานWest" not in body
+
+
+@pytest.mark.parametrize(
+    ("office", "expected"),
+    [
+        ({"email": "not an address"},
+         'office.email: expected an email address, got "not an address"'),
+        ({"name": ""}, "office.name: missing (the office's name signs every email)"),
+        ({"phone": "+66\\n53"}, "office.phone: control characters are not allowed"),
+        ({"fax": "+66 53"}, "office.fax: unknown key"),
+    ],
+)
+def test_a_bad_office_table_is_refused_naming_the_key(
+    tmp_path: Path, office: dict[str, str], expected: str
+) -> None:
+    config = write_config(tmp_path, BUNDLED, **office)
+    result = CliRunner().invoke(cli, ["--config", str(config), "status"])
+    assert result.exit_code == 2
+    assert f"config.toml: {expected}" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_office_email_defaults_to_the_sender_address(tmp_path: Path) -> None:
+    config = write_config(tmp_path, BUNDLED)
+    sistercity(config, "init")
+    emails = preview(config, "anniversaries", "2018-03-01", tmp_path / "out")
+    assert {msg["Reply-To"] for msg in emails.values()} == {"intl@example.org"}
+    text = parts(emails["cn-consulate@example.org"])[0]
+    assert "International Affairs, Chiang Mai Provincial Office" in flat(text)
