@@ -73,8 +73,9 @@ def parts(msg: EmailMessage) -> tuple[str, str]:
     text = msg.get_body(preferencelist=("plain",))
     html = msg.get_body(preferencelist=("html",))
     assert text is not None and html is not None
-    return (str(text.get_content()).replace("\r\n", "\n"),
-            str(html.get_content()).replace("\r\n", "\n"))
+    # As a reader reads them: no-break spaces (dates, numbers and units) read as spaces.
+    return (str(text.get_content()).replace("\r\n", "\n").replace("\xa0", " "),
+            str(html.get_content()).replace("\r\n", "\n").replace("\xa0", " "))
 
 
 def flat(text: str) -> str:
