@@ -254,6 +254,11 @@ def occurrences(rec: Recurrence, start: dt.date, end: dt.date) -> list[dt.dateti
 Item = TypeVar("Item")
 
 
+class JobStopped(Exception):
+    """Stops a whole job run (its time limit, a shutdown): never one item's fault, so
+    `plan_items` lets it through instead of skipping the item it interrupted."""
+
+
 def plan_items(
     ctx: PlanContext,
     job: str,
@@ -269,6 +274,8 @@ def plan_items(
     for item in items:
         try:
             found = list(plan_one(item))  # whole or nothing: no half-planned item
+        except JobStopped:
+            raise  # the job's time limit struck while this item was planned
         except Exception as exc:  # any fault of one item's data must not stop the job
             ctx.skipped.append(SkippedItem(job, key(item), f"{type(exc).__name__}: {exc}"))
             continue

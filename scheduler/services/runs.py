@@ -33,7 +33,7 @@ from scheduler.mail.delivery import DeliveryReport
 from scheduler.mail.outbox import Draft, draft_messages, load_history, queue_drafts
 from scheduler.mail.render import Renderer
 from scheduler.mail.transports import safe_recipient
-from scheduler.planning import History, JobSpec, Notice, PlanContext, SkippedItem
+from scheduler.planning import History, JobSpec, JobStopped, Notice, PlanContext, SkippedItem
 from scheduler.registry.domain import Registry
 from scheduler.registry.store import load_registry
 from scheduler.services.outbox import any_waiting, deliver
@@ -57,7 +57,7 @@ class JobResult:
     skipped: list[SkippedItem] = field(default_factory=list)
 
 
-class JobTimeout(Exception):
+class JobTimeout(JobStopped):
     """A job run went past scheduler.job_timeout_seconds and was stopped (SPEC "Delivery")."""
 
     def __init__(self, job: str, seconds: float) -> None:
