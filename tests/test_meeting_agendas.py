@@ -431,7 +431,7 @@ def test_run_sends_one_invitation_per_recipient_once(
         "staff@example.org"]  # no MFA; Korea has no consulate; Jane once
     assert {_uid(m.message) for m in first} == {"summary-20171115@example.org"}
     english = next(m.message for m in first if m.rcpt_tos == ("kr-lead@example.org",))
-    assert english["Subject"] == "Agenda: Working groups: summary <meeting>, 15 Nov 2017 09:30"
+    assert english["Subject"] == "Working groups: summary <meeting>, 15 Nov 2017 09:30: agenda"
     assert "Seongnam (South Korea)" in body_text(english)
     html = english.get_body(preferencelist=("html",))
     assert html is not None
