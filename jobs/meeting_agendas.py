@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from jobs.anniversaries import anniversaries_between, anniversary_view
 from jobs.budget_deadlines import occurrence_view
 from jobs.common import day_off_view, fill_title, partner_view
+from jobs.letters import NO_LETTER, letters
 from scheduler.dates.recurrence import parse_rule
 from scheduler.dates.thaidate import WorkingCalendar, years_between
 from scheduler.mail.invitation import Attendee, build_invitation, event_uid
@@ -89,7 +90,7 @@ def plan(ctx: PlanContext) -> list[Notice]:
                 calendar=ctx.calendar, timezone=ctx.timezone, sender=ctx.sender,
                 recipients=recipients,
             )
-            context["letters"] = letters(registry, recipients, context["agenda"])
+            context["letters"] = letters(registry, recipients, context["agenda"], EMAIL_ROWS)
             context["agenda"] = limit_agenda(context["agenda"], EMAIL_ROWS)
             notices.extend(staged(ctx, NAME, meeting.id, day, lead_days, recipients, context))
         return notices
@@ -150,34 +151,8 @@ def message_extras(
         sequence=0,  # the same event at the same time: a reminder repeats, never reschedules
         stamp=now,
     )
-    letter = context.get("letters", {}).get(notice.recipient.address, _NO_LETTER)
+    letter = context.get("letters", {}).get(notice.recipient.address, NO_LETTER)
     return {"meeting": meeting, "agenda": context["agenda"], "letter": letter}, ics
-
-
-_NO_LETTER: Mapping[str, Any] = {"countries": [], "anniversaries": []}
-
-
-def letters(
-    registry: Registry, recipients: RecipientSet, agenda: Mapping[str, Any]
-) -> dict[str, dict[str, Any]]:
-    """What an external reader's invitation shows, by address (SPEC "Emails": the agenda
-    items that concern their country, nothing of the internal assessment): each consulate
-    contact among `recipients` with its countries and the anniversaries of those countries'
-    partners within the horizon (from the whole agenda, cut to EMAIL_ROWS)."""
-    invited = {r.address for r in recipients}
-    countries: dict[str, list[str]] = {}
-    for country, consulate in registry.consulates.items():
-        contact = registry.contacts.get(consulate.contact)
-        if contact is not None and contact.address in invited:
-            countries.setdefault(contact.address, []).append(country)
-    return {
-        address: {
-            "countries": codes,
-            "anniversaries": [row for row in agenda["anniversaries"]
-                              if row["partner"]["country"] in codes][:EMAIL_ROWS],
-        }
-        for address, codes in countries.items()
-    }
 
 
 def meeting_recipients(registry: Registry, meeting: Meeting) -> RecipientSet:
