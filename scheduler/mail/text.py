@@ -174,11 +174,22 @@ def space_scripts(text: str) -> str:
 # ---- the text part's lines -----------------------------------------------------------------
 
 
+# Characters that take no column in any text this product writes: combining diacritics,
+# Thai vowels above and below and tone marks, zero-width spaces and joiners, variation
+# selectors. Anything at or above U+1100 may be wide: wcwidth decides for those.
+_ZERO_WIDTH = re.compile(
+    "[\u0300-\u036f\u0e31\u0e34-\u0e3a\u0e47-\u0e4e\u200b-\u200f\ufe00-\ufe0f]"
+)
+_MAYBE_WIDE = re.compile("[\u1100-\U0010ffff]")
+
+
 def columns(text: str) -> int:
     """How many terminal columns `text` takes: combining marks (Thai vowels above and below,
     tone marks) take none, East Asian wide characters two, control characters none."""
     if text.isascii() and text.isprintable():
         return len(text)
+    if text.isprintable() and not _MAYBE_WIDE.search(text):
+        return len(text) - len(_ZERO_WIDTH.findall(text))
     width = wcswidth(text)
     if width >= 0:
         return int(width)
@@ -295,6 +306,8 @@ def wrap(text: str, width: int = TEXT_WIDTH, indent: int = 0) -> str:
     in `text` are kept (a final one is dropped, as ``str.splitlines`` does); a paragraph's
     leading spaces are kept; trailing spaces are dropped.
     """
+    if "\n" not in text and text == text.rstrip(" \t") and columns(text) <= width:
+        return text  # most calls: a line that fits as it is
     prefix = " " * indent
     out: list[str] = []
     paragraphs = text.split("\n")
