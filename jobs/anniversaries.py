@@ -86,7 +86,7 @@ def plan(ctx: PlanContext) -> list[Notice]:
                 context = {
                     **anniversary_view(view, agreement, day, years),
                     "route": route,
-                    "told": recipients.names(),
+                    "told": recipients.people(),
                 }
                 notices.extend(staged(ctx, NAME, item, day, lead_days, recipients, context))
         return notices

@@ -86,7 +86,7 @@ def plan(ctx: PlanContext) -> list[Notice]:
             day = when.date()
             context = {
                 **occurrence_view(deadline, day, listed, ctx.calendar),
-                "told": recipients.names(),
+                "told": recipients.people(),
             }
             item = f"{deadline.id}"
             notices.extend(

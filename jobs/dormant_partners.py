@@ -56,7 +56,7 @@ def plan(ctx: PlanContext) -> list[Notice]:
             "spell_start": start,
             "date": start,
             "agreements": [(a.kind.value, a.signed_on) for a in partner.agreements],
-            "told": recipients.names(),
+            "told": recipients.people(),
         }
         stage = (ctx.as_of - since).days  # days of silence: one key per notice date
         notices: list[Notice] = []

@@ -25,6 +25,7 @@ import jobs.meeting_lifecycle as lifecycle
 from jobs.anniversaries import anniversaries_between, anniversary_view
 from jobs.budget_deadlines import occurrence_view
 from jobs.common import day_off_view, fill_title, partner_view
+from jobs.letters import NO_LETTER, letters
 from scheduler.dates.recurrence import parse_rule
 from scheduler.dates.thaidate import WorkingCalendar, years_between
 from scheduler.mail.invitation import Attendee, build_invitation, event_uid
@@ -80,6 +81,7 @@ def plan(ctx: PlanContext) -> list[Notice]:
                 registry, occ.meeting, occ.starts_at, as_of=ctx.as_of, settings=ctx.settings,
                 calendar=ctx.calendar, timezone=ctx.timezone, sender=ctx.sender,
                 recipients=recipients)
+            context["letters"] = letters(registry, recipients, context["agenda"], EMAIL_ROWS)
             return {**context, "agenda": limit_agenda(context["agenda"], EMAIL_ROWS)}
 
         return lifecycle.plan_meeting(ctx, NAME, meeting, list(recipients), agenda,
@@ -142,7 +144,8 @@ def message_extras(
         attendees=[Attendee(notice.recipient.address, notice.recipient.name)],  # the reader only
         sequence=part["sequence"], method=part["method"], stamp=now,
     )
-    return {"meeting": meeting, "agenda": context["agenda"]}, ics
+    letter = context.get("letters", {}).get(notice.recipient.address, NO_LETTER)
+    return {"meeting": meeting, "agenda": context["agenda"], "letter": letter}, ics
 
 
 def meeting_recipients(registry: Registry, meeting: Meeting) -> RecipientSet:
@@ -197,6 +200,7 @@ def occurrence_context(
             **day_off_view(starts_at.date(), calendar),
         },
         "agenda": build_agenda(registry, meeting, as_of, settings, calendar),
+        "told": recipients.people(),  # for each reader's "also sent to"
         "invitation": {
             "uid": event_uid(meeting.id, starts_at.date(), domain),
             "organizer_email": organizer_email or f"sistercity@{domain}",

@@ -100,6 +100,21 @@ class EmailSettings:
 
 
 @dataclass(frozen=True)
+class OfficeSettings:
+    """[office]: who sends (SPEC "Emails"): the office's name in English and Thai, its email
+    (also the Reply-To of every email) and phone, for every email's signature."""
+
+    name: str = "International Affairs, Chiang Mai Provincial Office"
+    name_th: str = "งานวิเทศสัมพันธ์ สำนักงานจังหวัดเชียงใหม่"
+    email: str = "intl@example.org"
+    phone: str = ""
+
+    def name_in(self, lang: str) -> str:
+        """The office's name for a reader of `lang` ("th": `name_th`, else `name`)."""
+        return self.name_th if lang == "th" and self.name_th else self.name
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything config.toml says, checked, with paths made absolute."""
 
@@ -115,6 +130,7 @@ class Settings:
     # Days the holidays package lists that offices do not take (SPEC "Working days").
     extra_working_days: tuple[dt.date, ...] = ()
     job_timeout_seconds: float = 600.0  # a job run past this is stopped (SPEC "Delivery")
+    office: OfficeSettings = field(default_factory=OfficeSettings)
 
     @property
     def label(self) -> str:
@@ -195,7 +211,7 @@ def _resolve_db_url(base: Path, url: str) -> str:
 
 def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) -> Settings:
     p = Problems(label)
-    known = {"database", "data", "email", "smtp", "scheduler", "schedule", "jobs"}
+    known = {"database", "data", "email", "smtp", "scheduler", "schedule", "jobs", "office"}
     for key in table:
         if key not in known:
             p.add(key, "unknown section")
@@ -220,6 +236,7 @@ def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) 
 
     email = _parse_email(p, table.get("email"), base)
     smtp = _parse_smtp(p, table.get("smtp"), base)
+    office = _parse_office(p, table.get("office"), email.sender_address)
 
     sched = Fields(p, "scheduler", table.get("scheduler"))
     tz = sched.text("timezone", "Asia/Bangkok")
@@ -259,6 +276,7 @@ def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) 
         email=email, smtp=smtp, timezone=tz, extra_holidays=extra, schedule=schedule, jobs=jobs,
         extra_working_days=open_days,
         job_timeout_seconds=job_timeout,
+        office=office,
     )
 
 
@@ -292,6 +310,24 @@ def _parse_email(p: Problems, raw: Any, base: Path) -> EmailSettings:
         outbox_dir=_resolve(base, outbox),
         templates_dir=_resolve(base, templates) if templates else None,
     )
+
+
+def _parse_office(p: Problems, raw: Any, sender_address: str) -> OfficeSettings:
+    """[office]; `email` defaults to the sender's address. Text is one line: a name with a
+    control character would break the signature's layout (and is a typo)."""
+    s = Fields(p, "office", raw)
+    d = OfficeSettings()
+    values = {key: s.text(key, getattr(d, key)).strip() for key in ("name", "name_th", "phone")}
+    email = s.text("email", sender_address or d.email).strip()
+    for key, value in (*values.items(), ("email", email)):
+        if any(ch < " " or ch == "\x7f" for ch in value):
+            s.problem(key, f"control characters are not allowed, got {show(value)}")
+    if not values["name"]:
+        s.problem("name", "missing (the office's name signs every email)")
+    if not valid_email(email):
+        s.problem("email", f"expected an email address, got {show(email)}")
+    s.done()
+    return OfficeSettings(email=email, **values)
 
 
 def _valid_sender(sender: str) -> bool:

@@ -201,8 +201,10 @@ class RecipientSet:
     def __iter__(self) -> Iterator[Recipient]:
         return iter(self._by_address.values())
 
-    def names(self) -> list[str]:
-        return [r.name for r in self._by_address.values()]
+    def people(self) -> list[dict[str, str]]:
+        """Everyone in the set as {"address", "name"}: a notice's `told`, from which each
+        reader's "also sent to" is taken (SPEC "Text"), the reader left out by address."""
+        return [{"address": r.address, "name": r.name} for r in self._by_address.values()]
 
 
 def due_stage(item_date: dt.date, as_of: dt.date, lead_days: Sequence[int]) -> int | None:

@@ -103,9 +103,11 @@ def smtp_server() -> Iterator[SmtpTestServer]:
 
 
 def body_text(msg: EmailMessage) -> str:
+    """The text part as a reader reads it: no-break spaces (dates, numbers with their units)
+    read as spaces."""
     part = msg.get_body(preferencelist=("plain",))
     assert part is not None
-    return str(part.get_content())
+    return str(part.get_content()).replace("\xa0", " ")
 
 
 def pg_url() -> str:

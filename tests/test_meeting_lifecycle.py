@@ -273,12 +273,12 @@ def test_a_moved_time_is_sent_at_the_next_run_with_a_higher_sequence(office: Off
         assert s.start == dt.datetime(2017, 11, 15, 6, 30, tzinfo=dt.UTC)
         assert s.attendees == [f"mailto:{s.rcpt}"]
     english = next(s for s in updates if s.rcpt == "kr-lead@example.org")
-    assert english.subject.startswith("Updated: Agenda: Working groups: summary meeting")
+    assert english.subject.startswith("Updated: Working groups: summary meeting")
     assert "The meeting below has changed (update 1)" in english.text
     assert ("When: Wednesday 15 Nov 2017 09:30–11:30 → Wednesday 15 Nov 2017 13:30–15:30"
             in " ".join(english.text.split()))
     thai = next(s for s in updates if s.rcpt == "cn-lead@example.org")
-    assert thai.subject.startswith("เปลี่ยนแปลง: วาระการประชุม:")
+    assert thai.subject.startswith("เปลี่ยนแปลง: ประชุม")
     assert "09:30–11:30 น. → วันพุธ 15 พ.ย. 2560 13:30–15:30 น." in " ".join(thai.text.split())
     assert office.sequences() == [("summary", "2017-11-15", 1, 0)]
 
@@ -329,8 +329,8 @@ def _assert_cancelled(sent: list[Seen], uid: str, sequence: int) -> None:
         assert s.attendees == [f"mailto:{s.rcpt}"]
         assert "AGENDA" not in s.text and "วาระการประชุม" not in s.text.split("\n", 3)[-1]
     english = next(s for s in sent if s.rcpt == "kr-lead@example.org")
-    assert english.subject.startswith("Cancelled: Agenda: Working groups:") or \
-        english.subject.startswith("Cancelled: Agenda: Yearly review")
+    assert english.subject.startswith("Cancelled: Working groups:") or \
+        english.subject.startswith("Cancelled: Yearly review")
     assert "is cancelled" in english.text
     thai = next(s for s in sent if s.rcpt == "cn-lead@example.org")
     assert thai.subject.startswith("ยกเลิก: ")
@@ -432,7 +432,7 @@ def test_dry_run_changes_nothing(office: Office) -> None:
     office.change(one_off(starts_at="2017-11-15T13:30:00"))
     dry = office.project.cli("run", "meeting-agendas", "--as-of", "2017-11-02", "--dry-run")
     assert dry.exit_code == 0, dry.output
-    assert "Updated: Agenda" in dry.output
+    assert "Updated: Working groups" in dry.output
     assert office.sequences() == [("summary", "2017-11-15", 0, 0)]
     outbox = json.loads(office.project.cli("outbox", "--json").stdout)
     assert len(outbox) == 4
@@ -476,7 +476,7 @@ def test_agenda_command_shows_the_occurrence_as_changed(
 """))
     shown = project.cli("agenda", "yearly", "--as-of", "2018-11-01")
     assert shown.exit_code == 0, shown.output
-    assert "18 Nov 2019 13:30" in shown.output  # 2018 cancelled; 2019 moved
+    assert "18 Nov 2019 13:30" in shown.output.replace("\xa0", " ")  # 2018 cancelled; 2019 moved
     assert "15 Nov 2018" not in shown.output
 
 

@@ -2,8 +2,8 @@
 
 Templates: `<job>.<lang>.txt` (with a `subject` block) and `<job>.<lang>.html`, Jinja2 with
 StrictUndefined; HTML autoescaped. `email.templates_dir` may override any of them.
-Data never becomes a header line: header values are stripped of control characters and set
-through the email package, which encodes non-ASCII (RFC 2047).
+Data never becomes a header line: header values are stripped of control characters, and
+headers.py encodes non-ASCII ones (RFC 2047) and folds them.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from jinja2 import (
 )
 
 from jobs import JOB_NAMES
-from scheduler.config import bundled_path
-from scheduler.dates.thaidate import format_date, format_month_year
-from scheduler.dates.thaidate import format_datetime as format_local_datetime
+from scheduler.config import OfficeSettings, bundled_path
 from scheduler.errors import ConfigError
+from scheduler.mail import headers
+from scheduler.mail import text as layout
 from scheduler.mail.cache import bytecode_cache
 from scheduler.planning import Notice, Recipient
 from scheduler.registry.domain import LANGUAGES, AgreementKind
@@ -51,12 +51,50 @@ def _name_slot() -> str:
 
 @dataclass(frozen=True)
 class _Shared:
-    """A rendering shared by several readers: the subject, and the text and HTML bodies cut
-    where the reader's name goes."""
+    """A rendering shared by several readers: the subject, the text and HTML bodies with
+    `slot` where the reader's name goes and `also` where the reader's "also sent to" goes."""
 
     subject: str
-    text: tuple[str, ...]
-    html: tuple[str, ...]
+    text: str
+    html: str
+    slot: str
+    also: str
+    rows: int  # items shown in full per section
+
+
+# SPEC "Emails": consulate and MFA contacts are external readers; leads, staff and heads are
+# internal. A person with any internal role reads as internal (one email per address).
+EXTERNAL_ROLES = frozenset({"consulate", "mfa"})
+# Jobs with a formal letter for external readers (`<job>.letter.<lang>.*`); the other jobs
+# never address them.
+LETTER_JOBS = ("anniversaries", "meeting-agendas")
+
+# SPEC "Size": Gmail clips an HTML part past about 102 KB; a message stays within 200 KiB.
+HTML_BUDGET = 100 * 1024
+MESSAGE_BUDGET = 200 * 1024
+# Items a digest or agenda section shows in full before it counts the rest; halved while the
+# email is over budget.
+SECTION_ROWS = 30
+# "Also sent to" names at most this many people, then "and N others" (SPEC "Text").
+ALSO_NAMES = 10
+
+
+def is_external(recipient: Recipient) -> bool:
+    """True for a reader whose every role is external (consulate, MFA: SPEC "Emails")."""
+    return bool(recipient.roles) and set(recipient.roles) <= EXTERNAL_ROLES
+
+
+def also_sent_to(recipient: Recipient, notices: Sequence[Notice]) -> list[str]:
+    """The names of everyone else told about any of `notices` (each context's `told`, a list
+    of {"address", "name"}), in order, never the reader (matched by address, so a namesake
+    still shows and the reader never does: SPEC "Text")."""
+    names: dict[str, str] = {}
+    for notice in notices:
+        for person in notice.context.get("told", ()):
+            address = str(person["address"]).lower()
+            if address != recipient.address and address not in names:
+                names[address] = str(person["name"])
+    return list(names.values())
 
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
@@ -83,8 +121,33 @@ class Rendered:
     html: str
 
 
+class _Marker(str):
+    """The reader's "also sent to" line inside a template: the text form by default, the HTML
+    form as markup (`__html__`), so each part gets its own without escaping either twice."""
+
+    html: str
+
+    def __new__(cls, text: str, html: str) -> _Marker:
+        made = super().__new__(cls, text)
+        made.html = html
+        return made
+
+    def __html__(self) -> str:
+        return self.html
+
+
+def _within_budget(text: str, html: str) -> bool:
+    """Whether an email with these bodies keeps to SPEC "Size": the HTML part at most
+    HTML_BUDGET bytes, the whole message at most MESSAGE_BUDGET (both parts base64-encoded:
+    4/3, plus line ends; 16 KiB left for the headers, the reader's name and an invitation)."""
+    html_size = len(html.encode())
+    encoded = (len(text.encode()) + html_size) * 4 / 3 * 78 / 76
+    return html_size <= HTML_BUDGET - 2048 and encoded <= MESSAGE_BUDGET - 16 * 1024
+
+
 def _date(value: dt.date | None, lang: str) -> str:
-    return "" if value is None else format_date(value, lang)
+    # No-break spaces inside: a date never breaks across lines (SPEC "Text").
+    return layout.date_nb(value, lang)
 
 
 def country_name(code: str, lang: str) -> str:
@@ -106,9 +169,19 @@ class Renderer:
     Raises ConfigError (from `template`, `check`, `render`) for a missing or broken template.
     """
 
-    def __init__(self, *, sender: str, timezone: str, templates_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        sender: str,
+        timezone: str,
+        templates_dir: Path | None = None,
+        office: OfficeSettings | None = None,
+    ) -> None:
         self.sender = sender
         self.sender_name, self.sender_address = parseaddr(sender)
+        # Who signs every email and receives the replies ([office]; its email defaults to the
+        # sender's address).
+        self.office = office or OfficeSettings(email=self.sender_address or OfficeSettings.email)
         self.domain = self.sender_address.rpartition("@")[2] or "sistercity.invalid"
         self.timezone = timezone
         self.templates_dir = templates_dir
@@ -137,8 +210,13 @@ class Renderer:
             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
         )
         env.filters["date"] = _date
-        env.filters["month_year"] = format_month_year
-        env.filters["datetime"] = format_local_datetime
+        env.filters["month_year"] = layout.month_year_nb
+        env.filters["datetime"] = layout.datetime_nb
+        env.filters["span"] = layout.span
+        env.filters["span_between"] = layout.span_between
+        env.filters["nobreak"] = layout.nobreak
+        env.filters["space_scripts"] = layout.space_scripts
+        env.filters["wrap"] = layout.wrap
         env.filters["kind"] = lambda kind, lang: KIND_NAMES[lang].get(kind, kind)
         env.filters["ordinal"] = _ordinal
         env.filters["country_name"] = country_name
@@ -165,33 +243,80 @@ class Renderer:
         """Load every template the jobs need now, so a broken one stops the command before
         anything is queued rather than in the middle of a run."""
         for job in jobs:
-            for lang in LANGUAGES:
-                text = self.template(f"{job}.{lang}.txt")
-                self.template(f"{job}.{lang}.html")
-                if "subject" not in text.blocks:
-                    raise ConfigError(f"{job}.{lang}.txt: the template has no subject block")
+            kinds = (job, f"{job}.letter") if job in LETTER_JOBS else (job,)
+            for kind in kinds:
+                for lang in LANGUAGES:
+                    text = self.template(f"{kind}.{lang}.txt")
+                    self.template(f"{kind}.{lang}.html")
+                    if "subject" not in text.blocks:
+                        raise ConfigError(f"{kind}.{lang}.txt: the template has no subject block")
+                    self.template(f"_also.{lang}.txt")
+                    self.template(f"_also.{lang}.html")
+
+    def _message(
+        self, job: str, recipient: Recipient, subject: str, text: str, html: str,
+        now: dt.datetime, ics: bytes | None,
+    ) -> tuple[str, bytes]:
+        """The finished message to `recipient`: its Message-ID and its bytes (SMTP policy)."""
+        message_id = f"<{job}.{uuid.uuid4().hex}@{self.domain}>"
+        msg = build_message(
+            sender=self.sender,
+            to=Address(header_text(recipient.name), addr_spec=recipient.address),
+            subject=header_text(subject),
+            text=text,
+            html=html,
+            message_id=message_id,
+            date=now.astimezone(ZoneInfo(self.timezone)),  # the office's offset, e.g. +0700
+            job=job,
+            reply_to=self.office.email,  # SPEC "Emails": replies go to the office
+        )
+        if ics is not None:
+            from scheduler.mail.invitation import attach_invitation
+
+            attach_invitation(msg, ics)
+        return message_id, msg.as_bytes(policy=SMTP)
 
     def forget_shared(self) -> None:
         """Drop bodies kept for sharing (call between runs: they are only valid within one)."""
         self._shared.clear()
 
     def _subject(self, job: str, lang: str, variables: dict[str, Any]) -> str:
-        template = self.template(f"{job}.{lang}.txt")
+        template = self.template(f"{variables.get('template', job)}.{lang}.txt")
         try:
             return header_text("".join(template.blocks["subject"](template.new_context(variables))))
         except TemplateError as exc:
             raise ConfigError(f"{job}.{lang}: email template failed: {exc}") from None
 
     def _bodies(
-        self, job: str, lang: str, recipient: Recipient, variables: dict[str, Any]
-    ) -> tuple[str, str, str]:
+        self, job: str, lang: str, recipient: Recipient, variables: dict[str, Any],
+        rows: int = SECTION_ROWS,
+    ) -> tuple[str, str, str, int]:
+        """Subject, text and HTML within the size budget (SPEC "Size"), and the rows used:
+        each section shows at most `rows` items in full and counts the rest; `rows` is halved
+        until both parts fit (data of any length cannot push an email past the budget while
+        rows ≥ 1)."""
+        name = variables.get("template", job)
         subject = self._subject(job, lang, variables)
+        while True:
+            try:
+                text = self.template(f"{name}.{lang}.txt").render({**variables, "rows": rows})
+                html = self.template(f"{name}.{lang}.html").render({**variables, "rows": rows})
+            except TemplateError as exc:
+                raise ConfigError(f"{name}.{lang}: email template failed: {exc}") from None
+            if rows <= 1 or _within_budget(text, html):
+                # Thai text and a Latin-script name meet with a space (SPEC "Text").
+                return subject, layout.space_scripts(text), layout.space_scripts(html), rows
+            rows //= 2
+
+    def _also(self, lang: str, names: Sequence[str]) -> tuple[str, str]:
+        """The "also sent to" line of one reader, as text and as HTML ("" for nobody)."""
+        variables = {"lang": lang, "names": names[:ALSO_NAMES],
+                     "more": max(0, len(names) - ALSO_NAMES)}
         try:
-            text = self.template(f"{job}.{lang}.txt").render(variables)
-            html = self.template(f"{job}.{lang}.html").render(variables)
+            return (self.template(f"_also.{lang}.txt").render(variables),
+                    self.template(f"_also.{lang}.html").render(variables))
         except TemplateError as exc:
-            raise ConfigError(f"{job}.{lang}: email template failed: {exc}") from None
-        return subject, text, html
+            raise ConfigError(f"_also.{lang}: email template failed: {exc}") from None
 
     def render(
         self,
@@ -207,52 +332,58 @@ class Renderer:
         subject_only: bool = False,
     ) -> Rendered:
         """One email for `recipient`. Readers who get the same items (`share_key`) in the same
-        language and roles share one rendering, personalised by name afterwards: a meeting's
-        agenda or the staff's digest is rendered once, not once per reader. `subject_only`
-        renders just the subject (for `run --dry-run`, which lists what would be sent)."""
+        language and roles share one rendering, personalised afterwards by name and by the
+        reader's own "also sent to" line: a meeting's agenda or the staff's digest is rendered
+        once, not once per reader. External readers (consulates, the MFA) get the job's formal
+        letter (`<job>.letter.<lang>`), rendered for each of them (it shows only their own
+        items). `subject_only` renders just the subject (for `run --dry-run`)."""
         lang = recipient.language if recipient.language in LANGUAGES else "en"
+        external = is_external(recipient)
+        office = self.office
         variables: dict[str, Any] = {
             "lang": lang,
             "job": job,
+            "template": f"{job}.letter" if external and job in LETTER_JOBS else job,
+            "external": external,
             "recipient": recipient,
             "items": [n.context for n in notices],
             "as_of": as_of,
-            "sender_name": self.sender_name or self.sender_address,
+            # One name per language: Thai readers never see the English one (SPEC "Text").
+            "office": {"name": office.name_in(lang), "email": office.email,
+                       "phone": office.phone},
+            "sender_name": office.name_in(lang),
+            "also": "",
             **(extra or {}),
         }
         if subject_only:
             return Rendered(self._subject(job, lang, variables), "", b"", "", "")
-        if share_key is None:
-            subject, text, html = self._bodies(job, lang, recipient, variables)
+        also_text, also_html = ("", "") if external else self._also(
+            lang, also_sent_to(recipient, notices))
+        alone = {**variables, "also": _Marker(also_text, also_html)}
+        if share_key is None or external:
+            subject, text, html, rows = self._bodies(job, lang, recipient, alone)
         else:
             key = (job, lang, recipient.roles, share_key)
             shared = self._shared.get(key)
             if shared is None:
-                slot = _name_slot()
+                slot, also = _name_slot(), _name_slot()
                 anonymous = Recipient("", slot, lang, recipient.roles)
-                subject, text, html = self._bodies(
-                    job, lang, anonymous, {**variables, "recipient": anonymous})
-                shared = _Shared(subject, tuple(text.split(slot)), tuple(html.split(slot)))
+                subject, text, html, rows = self._bodies(
+                    job, lang, anonymous,
+                    {**variables, "recipient": anonymous, "also": _Marker(also, also)})
+                shared = _Shared(subject, text, html, slot, also, rows)
                 self._shared[key] = shared
-            subject = shared.subject
-            text = recipient.name.join(shared.text)
-            html = html_escape(recipient.name).join(shared.html)
-        message_id = f"<{job}.{uuid.uuid4().hex}@{self.domain}>"
-        msg = build_message(
-            sender=self.sender,
-            to=Address(header_text(recipient.name), addr_spec=recipient.address),
-            subject=header_text(subject),
-            text=text,
-            html=html,
-            message_id=message_id,
-            date=now.astimezone(ZoneInfo(self.timezone)),  # the office's offset, e.g. +0700
-            job=job,
-        )
-        if ics is not None:
-            from scheduler.mail.invitation import attach_invitation
-
-            attach_invitation(msg, ics)
-        data = msg.as_bytes(policy=SMTP)
+            subject, rows = shared.subject, shared.rows
+            text = shared.text.replace(shared.slot, recipient.name).replace(
+                shared.also, also_text)
+            html = shared.html.replace(shared.slot, html_escape(recipient.name)).replace(
+                shared.also, also_html)
+        while True:
+            message_id, data = self._message(job, recipient, subject, text, html, now, ics)
+            if len(data) <= MESSAGE_BUDGET or rows <= 1:
+                break
+            # Past the budget after all (a large invitation, a long name): fewer rows.
+            subject, text, html, rows = self._bodies(job, lang, recipient, alone, rows // 2)
         return Rendered(header_text(subject), message_id, data, text, html)
 
 
@@ -266,15 +397,22 @@ def build_message(
     message_id: str,
     date: dt.datetime,
     job: str,
+    reply_to: str | None = None,
 ) -> EmailMessage:
     """A multipart/alternative message (text, then HTML, both UTF-8) with the headers every
-    message carries: From `sender` (cleaned), To, Subject, Date, Message-ID, and the markers
-    that keep auto-responders quiet."""
+    message carries: From `sender` (cleaned), To, Subject, Date, Message-ID, the markers
+    that keep auto-responders quiet, and Reply-To when `reply_to` ("Name <address>") is given.
+
+    Subject and display names are encoded and folded by `headers` (SPEC "Headers": RFC 2047
+    encoded-words of at most 75 characters that decode to exactly `subject` and the names)."""
     msg = EmailMessage(policy=SMTP)
     name, address = parseaddr(sender)
-    msg["From"] = Address(header_text(name), addr_spec=address)
-    msg["To"] = to
-    msg["Subject"] = subject
+    msg["From"] = headers.address("From", header_text(name), address)
+    msg["To"] = headers.address("To", header_text(to.display_name), to.addr_spec)
+    if reply_to:
+        reply_name, reply_address = parseaddr(reply_to)
+        msg["Reply-To"] = headers.address("Reply-To", header_text(reply_name), reply_address)
+    msg["Subject"] = headers.unstructured("Subject", header_text(subject))
     msg["Date"] = format_datetime(date)
     msg["Message-ID"] = message_id
     msg["Auto-Submitted"] = "auto-generated"

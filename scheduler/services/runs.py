@@ -110,6 +110,7 @@ class Runner:
             sender=settings.email.sender,
             timezone=settings.timezone,
             templates_dir=settings.email.templates_dir,
+            office=settings.office,
         )
         self.calendar = WorkingCalendar(settings.extra_holidays, settings.extra_working_days)
 
