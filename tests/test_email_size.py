@@ -93,7 +93,7 @@ def test_digests_of_300_partners_keep_to_the_budget_and_count_the_rest(big: Path
                                            r"sistercity partners")
     assert shown >= 10 and shown + more == N
     letter_text, _ = within_budget(anniversaries["cn@example.org"])
-    listed = len(re.findall(r"^- \d+ Mar 2018:", letter_text, flags=re.M))
+    listed = len(re.findall(r"^- \d+\sMar\s2018:", letter_text, flags=re.M))
     found = re.search(r"- and (\d+) more", letter_text)
     assert found and listed + int(found.group(1)) == N
 
