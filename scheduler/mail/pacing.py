@@ -67,6 +67,12 @@ class Pacing:
         """The server refused a connection while `working` others were open: open no more."""
         self.limit = max(1, min(working, self.limit or working))
 
+    def saw_working(self, working: int) -> None:
+        """`working` connections delivered at once: a limit learned lower (a connection that
+        was still opening when another was refused) is raised to it."""
+        if self.limit is not None and working > self.limit:
+            self.limit = working
+
 
 _PACINGS: weakref.WeakKeyDictionary[object, Pacing] = weakref.WeakKeyDictionary()
 
@@ -113,6 +119,7 @@ class Round:
         if pacing.login_ok:
             self.first.set()
         self.working = 0  # senders whose connection delivered a message
+        self.epoch = 0  # pauses ended so far
 
     def stopping(self) -> bool:
         return self.halt.is_set() or self.d._stop.is_set()
@@ -148,18 +155,20 @@ class Round:
                 return False
             if slot.sender is None:
                 slot.sender = await d.transport.open_sender()
+            epoch = self.epoch
             error = await d.send_one(slot.sender, batch[i])
             if error is None:
                 self.sent(batch[i])
                 if not slot.working:
                     slot.working = True
                     self.working += 1
+                    self.pacing.saw_working(self.working)
             elif self.retire(error, slot):
                 d.release(c.envelope.message_id for c in batch[i:])
                 return False
             elif error.verdict is Verdict.BUSY:
                 await slot.drop()
-                if not await self.pause(error):
+                if not await self.pause(error, epoch):
                     d.release(c.envelope.message_id for c in batch[i:])
                     return False
                 continue  # the same message again, after the pause
@@ -182,13 +191,16 @@ class Round:
         log.warning("%s; going on with the %d connection(s) that work", error, others)
         return True
 
-    async def pause(self, error: TransportError) -> bool:
+    async def pause(self, error: TransportError, epoch: int) -> bool:
         """The server refuses us for now: every sender waits (the first to get here sleeps
         retry_initial_seconds, doubling with every pause in a row, capped at
-        retry_max_seconds); False when the round should give up (a pause at the cap or
+        retry_max_seconds) -- unless `epoch` (the pauses ended when the refused message was
+        offered) shows that a pause ended since; False when the round should give up (a pause at the cap or
         MAX_PAUSES pauses did not help, or a stop was asked for)."""
         if not self.open.is_set():  # another sender is pausing already
             await self.open.wait()
+            return not self.stopping()
+        if epoch != self.epoch:  # offered before the last pause ended: that pause covers it
             return not self.stopping()
         smtp = self.d.settings.smtp
         self.pacing.busy_streak += 1
@@ -207,6 +219,7 @@ class Round:
         try:
             await self.d.nap(seconds)
         finally:
+            self.epoch += 1
             self.open.set()
         return not self.stopping()
 

@@ -279,11 +279,13 @@ class SmtpSender:
         smtp = self._smtp
         assert smtp is not None
         utf8 = not (envelope.sender.isascii() and envelope.recipient.isascii())
-        data, mail_options = _body_for(smtp, envelope.data)
-        if utf8:
-            mail_options.append("SMTPUTF8")
         smtp.in_data = False
         try:
+            if smtp.is_ehlo_or_helo_needed:  # the extensions decide the body's form
+                await smtp.ehlo()
+            data, mail_options = _body_for(smtp, envelope.data)
+            if utf8:
+                mail_options.append("SMTPUTF8")
             await smtp.sendmail(
                 envelope.sender, [envelope.recipient], data, mail_options=mail_options
             )
