@@ -114,14 +114,16 @@ def test_a_rate_limit_pauses_delivery_and_every_message_goes_once(
 
 
 def test_a_server_that_stays_busy_ends_the_round_with_nothing_failed(tmp_path: Path) -> None:
-    with running_smtp_server() as server, pacing_rig(tmp_path, server, retry_max_seconds=240) as rig:
+    with running_smtp_server() as server, pacing_rig(
+        tmp_path, server, retry_max_seconds=240
+    ) as rig:
         rig.queue(5)
         server.fail_mail["*"] = "450 4.7.1 Error: too much mail from 127.0.0.1"
         sleeper = Sleeper(rig.clock)
         report = deliver(rig, make_transport(rig.settings), sleeper)
     assert sleeper.pauses == [60, 120, 240]  # doubling to retry_max_seconds, then it gives up
     assert report.stopped is not None and "too much mail" in report.stopped
-    assert report.attempted == set()
+    assert report.sent == report.failed == []
     assert {(r.state, r.attempts) for r in rows(rig)} == {(MessageState.PENDING, 0)}
 
 

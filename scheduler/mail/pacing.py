@@ -195,8 +195,8 @@ class Round:
         """The server refuses us for now: every sender waits (the first to get here sleeps
         retry_initial_seconds, doubling with every pause in a row, capped at
         retry_max_seconds) -- unless `epoch` (the pauses ended when the refused message was
-        offered) shows that a pause ended since; False when the round should give up (a pause at the cap or
-        MAX_PAUSES pauses did not help, or a stop was asked for)."""
+        offered) shows that a pause ended since; False when the round should give up (a
+        pause at the cap or MAX_PAUSES pauses did not help, or a stop was asked for)."""
         if not self.open.is_set():  # another sender is pausing already
             await self.open.wait()
             return not self.stopping()
@@ -240,8 +240,7 @@ class Round:
         d, envelope = self.d, claimed.envelope
         state = d.record_error(claimed, error)
         failed = state is MessageState.FAILED
-        if error.verdict.counts_attempt:
-            (self.report.failed if failed else self.report.retrying).append(envelope.message_id)
+        (self.report.failed if failed else self.report.retrying).append(envelope.message_id)
         log.warning("message %d to %s: %s (%s)", envelope.message_id, envelope.recipient, error,
                     "failed" if failed else "will retry" if error.verdict.counts_attempt
                     else "handed back untried")
