@@ -110,7 +110,7 @@ cat > "$ETC/master.cf" <<CONF
 127.0.0.1:10587 inet n - n - - smtpd -o syslog_name=sistercity-postfix/submission $SUB
 127.0.0.1:10588 inet n - n - - smtpd -o syslog_name=sistercity-postfix/ratelimit $SUB -o smtpd_client_message_rate_limit=10
 127.0.0.1:10589 inet n - n - - smtpd -o syslog_name=sistercity-postfix/connlimit $SUB -o smtpd_client_connection_count_limit=2
-127.0.0.1:10590 inet n - n - - smtpd -o syslog_name=sistercity-postfix/slow $SUB -o smtpd_end_of_data_restrictions=check_policy_service{inet:127.0.0.1:10599,timeout=300s}
+127.0.0.1:10590 inet n - n - - smtpd -o syslog_name=sistercity-postfix/slow $SUB -o smtpd_end_of_data_restrictions=check_policy_service,inet:127.0.0.1:10599
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
