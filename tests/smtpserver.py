@@ -29,6 +29,10 @@ Options (keyword arguments of ``running_smtp_server`` / ``SmtpTestServer``):
   required before MAIL.
 * ``close_on_421`` (default True): after any scripted ``421`` reply, the server drops the
   connection, as real servers do.
+* ``connection_limit``: at most this many connections at once; one more is greeted with
+  ``421 4.7.0 Error: too many connections from <client>`` and closed, as Postfix's
+  ``smtpd_client_connection_count_limit`` does (counted in ``refused_connections``).
+* ``eightbitmime`` (default True): whether EHLO offers 8BITMIME (RFC 6152).
 
 Scripted replies: ``fail_mail`` (keyed by envelope sender), ``fail_rcpt`` and ``fail_data``
 (keyed by recipient; for DATA the first recipient of the transaction with a rule wins). Each is
@@ -111,6 +115,7 @@ class ReceivedMessage:
     connection: int  # 1-based number of the SMTP connection that delivered it
     tls: bool  # the session was encrypted (implicit TLS or after STARTTLS)
     auth_user: str | None  # the AUTH login name, if the client authenticated
+    mail_options: tuple[str, ...] = ()  # the MAIL FROM parameters, e.g. ("BODY=8BITMIME",)
 
 
 class ReplyScript(dict[str, str]):
@@ -165,6 +170,8 @@ class _Handler:
     ) -> list[str]:
         session.host_name = hostname
         self.owner._greeted(server)
+        if not self.owner.eightbitmime:
+            return [r for r in responses if r[4:].upper() != "8BITMIME"]
         return responses
 
     async def handle_QUIT(self, server: SMTP, session: Any, envelope: Any) -> str:
@@ -215,6 +222,7 @@ class _Handler:
                 connection=getattr(server, "connection_number", 0),
                 tls=session.ssl is not None or _is_tls(server.transport),
                 auth_user=auth_user,
+                mail_options=tuple(envelope.mail_options),
             )
         )
         return "250 2.0.0 OK queued"
@@ -237,12 +245,25 @@ class _SMTP(SMTP):
         super().__init__(handler, **kwargs)
         self.owner = owner
         self.connection_number = 0  # set on the first EHLO/HELO
+        self._refused = False  # greeted with 421: over connection_limit
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        limit = self.owner.connection_limit
+        self._refused = limit is not None and len(self.owner._live) >= limit
+        if self._refused:
+            assert isinstance(transport, asyncio.Transport)
+            peer = transport.get_extra_info("peername") or ("?",)
+            transport.write(f"421 4.7.0 Error: too many connections from {peer[0]}\r\n".encode())
+            transport.close()
+            with self.owner._cond:
+                self.owner.refused_connections += 1
+            return
         super().connection_made(transport)
         self.owner._live.add(self)
 
     def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return
         self.owner._live.discard(self)
         super().connection_lost(error)
 
@@ -288,6 +309,8 @@ class SmtpTestServer:
         trusted: bool = True,
         close_on_421: bool = True,
         server_hostname: str = "localhost",
+        connection_limit: int | None = None,
+        eightbitmime: bool = True,
     ) -> None:
         if tls not in (None, "starttls", "implicit"):
             raise ValueError(f"tls must be None, 'starttls' or 'implicit', not {tls!r}")
@@ -298,6 +321,9 @@ class SmtpTestServer:
         self.tls: TlsMode = tls
         self.auth = auth
         self.close_on_421 = close_on_421
+        self.connection_limit = connection_limit
+        self.eightbitmime = eightbitmime
+        self.refused_connections = 0
         self._fail_mail = ReplyScript()
         self._fail_rcpt = ReplyScript()
         self._fail_data = ReplyScript()
@@ -489,6 +515,7 @@ class SmtpTestServer:
         with self._cond:
             self._messages.clear()
             self._connections = 0
+            self.refused_connections = 0
             self.auth_failures = 0
             self.quit_count = 0
 

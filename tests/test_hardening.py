@@ -73,7 +73,7 @@ def test_mixed_answers_per_recipient(project: Project, smtp_server: SmtpTestServ
         {
             "jk-lead@example.org": "452 4.2.2 Mailbox full",
             "mfa@example.org": "553 5.1.3 Bad address",
-            "staff@example.org": "421 4.7.0 Too busy, closing",
+            "staff@example.org": "450 4.2.1 Mailbox busy",
         }
     )
     result = project.cli("run", "anniversaries", "--as-of", AS_OF)

@@ -289,7 +289,9 @@ def test_452_for_one_recipient_among_many(server: SmtpTestServer) -> None:
         ("data", "554 5.6.0 Message rejected", Verdict.FAIL),
         ("data", "451 4.7.1 Greylisted", Verdict.RETRY),
         ("mail", "553 5.7.1 Sender not allowed", Verdict.FAIL),
-        ("mail", "450 4.7.1 Slow down", Verdict.RETRY),
+        ("mail", "450 4.7.1 Slow down", Verdict.BUSY),  # aimed at the client: all mail
+        ("rcpt", "450 4.7.1 Error: too many recipients from 127.0.0.1", Verdict.BUSY),
+        ("rcpt", "452 4.2.2 Mailbox full", Verdict.RETRY),
     ],
 )
 def test_refusals_after_rcpt_are_classified_by_code(
@@ -297,6 +299,8 @@ def test_refusals_after_rcpt_are_classified_by_code(
 ) -> None:
     if where == "data":
         server.fail_data["*"] = reply
+    elif where == "rcpt":
+        server.fail_rcpt["*"] = reply
     else:
         server.fail_mail[SENDER] = reply
 
@@ -325,7 +329,7 @@ def test_421_drops_the_connection_and_the_next_send_reconnects(server: SmtpTestS
         return err
 
     err = run(with_sender(options(server), body))
-    assert (err.verdict, err.code) == (Verdict.RETRY, 421)
+    assert (err.verdict, err.code) == (Verdict.BUSY, 421)  # the client's problem, not the message's
     assert len(server.messages) == 1
     assert server.connection_count == 2
 

@@ -19,7 +19,7 @@ import datetime as dt
 import logging
 import os
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -30,13 +30,10 @@ from scheduler.config import Settings
 from scheduler.db.database import Database
 from scheduler.db.states import MessageState
 from scheduler.db.tables import UTCDateTime, message_bodies, messages
+from scheduler.mail.pacing import Round, backoff_seconds, pacing_of
 from scheduler.mail.transports import Envelope, Sender, Transport, TransportError, Verdict
 
 log = logging.getLogger("sistercity.delivery")
-
-# The most messages a sender claims at once (fewer transactions; still one in flight). Its
-# first claim is of one message, then two, four...: a short queue is shared by all senders.
-CLAIM_BATCH = 8
 
 # Built once: recording a success is the hot path of delivery.
 _SENT = (
@@ -57,11 +54,6 @@ Clock = Callable[[], dt.datetime]
 def utcnow() -> dt.datetime:
     """The real clock: now, aware, in UTC."""
     return dt.datetime.now(dt.UTC)
-
-
-def backoff_seconds(attempts: int, initial: int, maximum: int) -> int:
-    """Wait after the `attempts`-th failed attempt: initial, doubling, capped."""
-    return int(min(maximum, initial * 2 ** max(0, attempts - 1)))
 
 
 @dataclass(frozen=True)
@@ -90,8 +82,9 @@ class DeliveryReport:
 
 class Delivery:
     """Delivery rounds for one database and transport, under one worker name (default
-    `host:pid`). `clock` is read for claims, back-off and claim expiry; `progress` is called
-    with 1 for every message sent."""
+    `host:pid`). `clock` is read for claims, back-off and claim expiry; `sleep(seconds)` waits
+    out a pause while the server is busy; `progress` is called with 1 for every message
+    sent."""
 
     def __init__(
         self,
@@ -102,6 +95,7 @@ class Delivery:
         clock: Clock = utcnow,
         worker: str | None = None,
         progress: Callable[[int], None] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -109,6 +103,7 @@ class Delivery:
         self.clock = clock
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self.progress = progress
+        self.sleep = sleep
         self._stop = asyncio.Event()
         self._conn: Connection | None = None
 
@@ -281,41 +276,25 @@ class Delivery:
     # -- the round --------------------------------------------------------------------
     async def run(self, only: Iterable[int] | None = None) -> DeliveryReport:
         """Send every due message (or only those listed), then return. Never sleeps through a
-        back-off: what is not due yet stays for a later round."""
-        self.reclaim_stale()
-        started = self.clock()
+        message's back-off: what is not due yet stays for a later round. It does pause while
+        the server refuses the client for now (Verdict.BUSY, see `_pause`), and it does not
+        connect at all while a refused login is being backed off."""
         report = DeliveryReport()
-        only_set = frozenset(only) if only is not None else None
-        workers = max(1, self.transport.max_connections)
-        halt = asyncio.Event()
-
-        async def worker() -> None:
-            sender = None
-            size = 1  # first one message, so that a short queue is shared by all senders
-            try:
-                while not (halt.is_set() or self._stop.is_set()):
-                    batch = self.claim(only_set, started, limit=size)
-                    size = min(CLAIM_BATCH, 2 * size)
-                    if not batch:
-                        return
-                    if sender is None:
-                        sender = await self.transport.open_sender()
-                    for i, claimed in enumerate(batch):
-                        if halt.is_set() or self._stop.is_set():
-                            self.release(c.envelope.message_id for c in batch[i:])
-                            return
-                        await self._send_one(sender, claimed, report, halt)
-            finally:
-                if sender is not None:
-                    await sender.close()
-
+        pacing = pacing_of(self.transport)
+        if pacing.login_not_before is not None and self.clock() < pacing.login_not_before:
+            report.stopped = (f"the mail server refused the login; the next login attempt is "
+                              f"at {pacing.login_not_before:%Y-%m-%d %H:%M:%S} UTC")
+            return report
+        self.reclaim_stale()
+        round_ = Round(self, report, pacing, frozenset(only) if only is not None else None)
+        workers = pacing.connections(self.transport.max_connections)
         # One connection for the round's many small writes; the senders share it (each
         # write is a complete transaction, done before the event loop moves on).
         with self.db.writer.connect() as conn:
             self._conn = conn
             renewing = asyncio.ensure_future(self._renewing())
             try:
-                await asyncio.gather(*(worker() for _ in range(workers)))
+                await asyncio.gather(*(round_.worker(i) for i in range(workers)))
             finally:
                 renewing.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -323,33 +302,27 @@ class Delivery:
                 self._conn = None
         return report
 
-    async def _send_one(
-        self, sender: Sender, claimed: Claimed, report: DeliveryReport, halt: asyncio.Event
-    ) -> None:
+    async def nap(self, seconds: float) -> None:
+        """Sleep `seconds` (with the injected `sleep`), or less if `stop()` is called."""
+        sleeper = asyncio.ensure_future(self.sleep(seconds))
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, stopper):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def send_one(self, sender: Sender, claimed: Claimed) -> TransportError | None:
+        """Offer one message; None when the server accepted it, else the error (unexpected
+        exceptions become a RETRY)."""
         envelope = claimed.envelope
         try:
-            try:
-                await sender.send(envelope)
-            except TransportError:
-                raise
-            except Exception as exc:  # a bug or an unexpected library error: retry, don't strand
-                log.exception("message %d: unexpected error while sending", envelope.message_id)
-                raise TransportError(f"unexpected error: {exc!r}", Verdict.RETRY) from exc
+            await sender.send(envelope)
         except TransportError as error:
-            failed = self.record_error(claimed, error) is MessageState.FAILED
-            (report.failed if failed else report.retrying).append(envelope.message_id)
-            log.warning(
-                "message %d to %s: %s (%s)",
-                envelope.message_id,
-                envelope.recipient,
-                error,
-                "failed" if failed else "will retry",
-            )
-            if error.verdict.stops_round:
-                report.stopped = str(error)
-                halt.set()
-            return
-        self.record_sent(envelope.message_id)
-        report.sent.append(envelope.message_id)
-        if self.progress is not None:
-            self.progress(1)
+            return error
+        except Exception as exc:  # a bug or an unexpected library error: retry, don't strand
+            log.exception("message %d: unexpected error while sending", envelope.message_id)
+            return TransportError(f"unexpected error: {exc!r}", Verdict.RETRY)
+        return None

@@ -32,7 +32,7 @@ from scheduler.files import write_atomically
 from scheduler.mail.delivery import DeliveryReport
 from scheduler.mail.outbox import Draft, draft_messages, load_history, queue_drafts
 from scheduler.mail.render import Renderer
-from scheduler.mail.transports import safe_recipient
+from scheduler.mail.transports import safe_recipient, smtp_password
 from scheduler.planning import History, JobSpec, Notice, PlanContext, SkippedItem
 from scheduler.registry.domain import Registry, SentOccurrence
 from scheduler.registry.store import load_registry
@@ -290,8 +290,9 @@ def queue_jobs(
     `now` (UTC) stamps the runs and messages. Each job is bounded by
     scheduler.job_timeout_seconds: past it, it is stopped, logged and recorded as failed (its
     result carries the `error`), and the next job goes on. ConfigError for a broken template,
-    before anything is queued."""
+    before anything is queued (also for an SMTP username without its password variable)."""
     runner.renderer.check(jobs)
+    smtp_password(runner.settings)  # ConfigError now, not after queueing
     limit = runner.settings.job_timeout_seconds
     results: list[JobResult] = []
     with no_cyclic_gc():

@@ -29,7 +29,7 @@ class Envelope:
 class Verdict(Enum):
     """What a failed send means for the message and for the rest of the delivery round.
 
-    Only these four outcomes exist; each fixes whether the try counts as an attempt at the
+    Only these five outcomes exist; each fixes whether the try counts as an attempt at the
     message (and so moves it towards `max_attempts`) and whether the round goes on.
     """
 
@@ -51,10 +51,17 @@ class Verdict(Enum):
     refused): it says nothing about the message, so it is handed back without counting an
     attempt, and the round stops."""
 
+    BUSY = "busy"
+    """The server refused the client, not the message, for now (a rate limit such as Postfix's
+    "450 4.7.1 Error: too much mail from …", "421 too many connections", "421 too many
+    errors", any 4xx to MAIL FROM): the message is handed back without counting an attempt and
+    the delivery loop slows down -- a connection refused while others work is given up and the
+    concurrency lowered, otherwise the round pauses with growing back-off."""
+
     @property
     def counts_attempt(self) -> bool:
         """Whether the message was really offered, so the try uses up one of its attempts."""
-        return self is not Verdict.UNREACHABLE
+        return self not in (Verdict.UNREACHABLE, Verdict.BUSY)
 
     @property
     def stops_round(self) -> bool:
@@ -66,15 +73,27 @@ class TransportError(Exception):
     """A send that did not end with the message accepted.
 
     `message` is a short text for logs and the outbox's `last_error` (never a password);
-    `verdict` says what to do next (see `Verdict`); `code` is the SMTP reply code, if any.
-    `str(error)` is `message`.
+    `verdict` says what to do next (see `Verdict`); `code` is the SMTP reply code, if any;
+    `connecting` is true when the error came while opening the connection (greeting, TLS,
+    login), before any message was offered on it; `login` when the server refused the
+    credentials (535 and the like), so that logins are backed off. `str(error)` is `message`.
     """
 
-    def __init__(self, message: str, verdict: Verdict, *, code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        verdict: Verdict,
+        *,
+        code: int | None = None,
+        connecting: bool = False,
+        login: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.verdict = verdict
         self.code = code
+        self.connecting = connecting or login
+        self.login = login
 
     def __repr__(self) -> str:
         return f"TransportError({self.message!r}, {self.verdict.name}, code={self.code})"

@@ -14,6 +14,10 @@ worse -- so anything else is refused before the server hears of it.
 from __future__ import annotations
 
 import asyncio
+import email
+import email.generator
+import email.policy
+import io
 import logging
 import os
 import re
@@ -29,7 +33,7 @@ from scheduler.mail.transports.base import Envelope, TransportError, Verdict
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DATA_END_TIMEOUT", "SmtpOptions", "SmtpSender", "SmtpTransport"]
+__all__ = ["DATA_END_TIMEOUT", "SmtpOptions", "SmtpSender", "SmtpTransport", "to_7bit"]
 
 # RFC 5321 §4.5.3.2.6 "DATA Termination: 10 minutes", in seconds.
 DATA_END_TIMEOUT = 600.0
@@ -209,9 +213,21 @@ class SmtpSender:
         try:
             try:
                 await smtp.connect()
+            except aiosmtplib.SMTPResponseException as exc:
+                # A refusing greeting or EHLO: "421 4.7.0 Error: too many connections from …"
+                # is about us, for now (BUSY); anything else stops the round (UNREACHABLE).
+                busy = _is_busy(exc.code, exc.message)
+                raise TransportError(
+                    f"{o.where} refused the connection: {_reply(exc.code, exc.message)}",
+                    Verdict.BUSY if busy else Verdict.UNREACHABLE,
+                    code=exc.code,
+                    connecting=True,
+                ) from exc
             except (aiosmtplib.SMTPException, OSError) as exc:
                 raise TransportError(
-                    f"cannot connect to {o.where}: {_describe(exc)}", Verdict.UNREACHABLE
+                    f"cannot connect to {o.where}: {_describe(exc)}",
+                    Verdict.UNREACHABLE,
+                    connecting=True,
                 ) from exc
             if o.username:
                 await self._login(smtp)
@@ -223,19 +239,37 @@ class SmtpSender:
         return smtp
 
     async def _login(self, smtp: _Smtp) -> None:
+        """One AUTH exchange, with the first mechanism of PLAIN, LOGIN, CRAM-MD5 the server
+        offers: never one mechanism after another with the same credentials (aiosmtplib's
+        `login` does that), which doubles the failed logins a server counts."""
         o = self.options
         try:
-            await smtp.login(o.username, o.password or "")
+            if smtp.is_ehlo_or_helo_needed:
+                await smtp.ehlo()
+            offered = {m.upper() for m in smtp.server_auth_methods}
+            for name, method in (("PLAIN", smtp.auth_plain), ("LOGIN", smtp.auth_login),
+                                 ("CRAM-MD5", smtp.auth_crammd5)):
+                if name in offered:
+                    await method(o.username, o.password or "")
+                    return
+            raise aiosmtplib.SMTPException(
+                "the server offers no AUTH mechanism this client speaks (PLAIN, LOGIN, "
+                "CRAM-MD5)" if offered else "the server does not offer AUTH"
+            )
         except aiosmtplib.SMTPResponseException as exc:  # incl. SMTPAuthenticationError
+            refused = (500 <= exc.code < 600 and exc.code != 530) or exc.code == 454
             raise TransportError(
                 f"SMTP login as {o.username} refused: {_reply(exc.code, exc.message)} ({o.where})",
                 Verdict.UNREACHABLE,
                 code=exc.code,
+                connecting=True,
+                login=refused,
             ) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             raise TransportError(
                 f"SMTP login as {o.username} failed: {_describe(exc)} ({o.where})",
                 Verdict.UNREACHABLE,
+                connecting=True,
             ) from exc
 
     async def _send_once(self, envelope: Envelope) -> None:
@@ -247,11 +281,13 @@ class SmtpSender:
         utf8 = not (envelope.sender.isascii() and envelope.recipient.isascii())
         smtp.in_data = False
         try:
+            if smtp.is_ehlo_or_helo_needed:  # the extensions decide the body's form
+                await smtp.ehlo()
+            data, mail_options = _body_for(smtp, envelope.data)
+            if utf8:
+                mail_options.append("SMTPUTF8")
             await smtp.sendmail(
-                envelope.sender,
-                [envelope.recipient],
-                envelope.data,
-                mail_options=["SMTPUTF8"] if utf8 else None,
+                envelope.sender, [envelope.recipient], data, mail_options=mail_options
             )
         except BaseException as exc:
             error = self._classify(exc, smtp.in_data)
@@ -273,6 +309,8 @@ class SmtpSender:
         if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
             refusal = exc.recipients[0]  # exactly one recipient per message
             return _by_code(refusal.code, refusal.message, where)
+        if isinstance(exc, aiosmtplib.SMTPSenderRefused):
+            return _by_code(exc.code, exc.message, where, to_mail=True)
         if isinstance(exc, aiosmtplib.SMTPHeloError):
             # EHLO/HELO refused: the session, not this message, is the problem.
             return TransportError(
@@ -328,12 +366,51 @@ class _ConnectionLost(Exception):
         self.error = error
 
 
-def _by_code(code: int, text: str, where: str) -> TransportError:
+def _by_code(code: int, text: str, where: str, *, to_mail: bool = False) -> TransportError:
     message = f"{_reply(code, text)} ({where})"
     if code == 530:
         # "Authentication required": a configuration problem shared by every message.
         return TransportError(message, Verdict.DOWN, code=code)
+    if _is_busy(code, text) or (to_mail and 400 <= code < 500):
+        # Aimed at the client, not at this message: every message would get the same answer.
+        # (Every message of ours has the same envelope sender, so a 4xx to MAIL FROM is too.)
+        return TransportError(message, Verdict.BUSY, code=code)
     return TransportError(message, Verdict.FAIL if 500 <= code < 600 else Verdict.RETRY, code=code)
+
+
+# 4xx texts that refuse the client rather than the message: Postfix's anvil limits ("too much
+# mail from", "too many connections from", "too many recipients from"), "too many errors",
+# rate limits and throttling by other servers.
+_BUSY_TEXT = re.compile(r"too (much|many)\b|rate.?limit|throttl", re.IGNORECASE)
+
+
+def _is_busy(code: int, text: str) -> bool:
+    """Whether a reply refuses the client for now: 421 (RFC 5321 §3.8: the service is closing
+    the channel), or a 4xx saying the client sends too much or too fast."""
+    return code == 421 or (400 <= code < 500 and bool(_BUSY_TEXT.search(text)))
+
+
+def _body_for(smtp: aiosmtplib.SMTP, data: bytes) -> tuple[bytes, list[str]]:
+    """The bytes to send and the MAIL FROM parameters they need (RFC 6152): an all-ASCII
+    message goes as it is, with none; a message with 8-bit data goes with `BODY=8BITMIME` when
+    the server offers 8BITMIME, else re-encoded to 7 bits (its 8-bit parts in base64 or
+    quoted-printable; the text, headers and Message-ID unchanged)."""
+    if data.isascii():
+        return data, []
+    if smtp.supports_extension("8bitmime"):
+        return data, ["BODY=8BITMIME"]
+    return to_7bit(data), []
+
+
+def to_7bit(data: bytes) -> bytes:
+    """`data` (a complete RFC 5322 message, CRLF line endings) with every 8-bit body part
+    re-encoded for a 7-bit channel; headers are already 7-bit (RFC 2047)."""
+    message = email.message_from_bytes(data, policy=email.policy.SMTP)
+    out = io.BytesIO()
+    email.generator.BytesGenerator(out, policy=email.policy.SMTP.clone(cte_type="7bit")).flatten(
+        message
+    )
+    return out.getvalue()
 
 
 def _describe(exc: BaseException) -> str:
