@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from scheduler.db.lease import Fence
 
 # The Alembic head this code expects; tests check it matches scheduler/db/migrations/versions.
-SCHEMA_REVISION = "0005"
-KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005")
+SCHEMA_REVISION = "0006"
+KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006")
 BUSY_TIMEOUT_SECONDS = 60
 #: What `schema_revision` says of tables without a recorded revision.
 UNVERSIONED = "unversioned"

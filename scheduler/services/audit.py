@@ -32,6 +32,8 @@ class AuditAction(StrEnum):
     REMOVE_ACTIVITY = "remove-activity"
     END_RELATION = "end-relation"
     IMPORT = "import"
+    ADD_ACCOUNT = "add-account"
+    REMOVE_ACCOUNT = "remove-account"
 
 
 @dataclass(frozen=True)
