@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from scheduler.config import Settings, bundled_path
 from scheduler.dates.thaidate import format_date, format_datetime
 from scheduler.db.database import Database
+from scheduler.registry.domain import AgreementKind
 from scheduler.services.audit import Actor
 from scheduler.services.runs import Runner
 from scheduler.services.users import Account, Role, get_user
@@ -124,8 +125,15 @@ class Ctx:
             tz = self.state.settings.tz
             return format_datetime(d.astimezone(tz).replace(tzinfo=None), lang) if d else "-"
 
+        def kind(value: str) -> str:
+            try:
+                return AgreementKind(value).name_in(lang)
+            except ValueError:
+                return value
+
         html = self.state.templates.get_template(template).render(
             t=self.t, lang=lang, user=self.user, csrf=self.session.csrf, date=date, when=when,
+            kind=kind,
             may_change=self.may_change, is_admin=self.user is not None
             and self.user.role is Role.ADMIN, path=self.request.url.path, **values)
         return HTMLResponse(html, status_code=status)
