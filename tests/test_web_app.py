@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 from conftest import Project
+from test_postgres import pg_database
 from test_spreadsheets import row, write_csv
 from webfixtures import PASSWORD, SECRET, WebEnv, csrf_of, make_web, sign_in
+
+__all__ = ["pg_database"]  # the fixture, shared with test_postgres.py
 
 
 @pytest.fixture
@@ -261,3 +264,18 @@ def test_no_page_shows_the_smtp_password_or_the_signing_key(web: WebEnv) -> None
         assert 'name="viewport"' in page.text
         assert "smtp-pass-9f8e7d" not in page.text and SECRET not in page.text
         assert SECRET not in page.headers.get("set-cookie", "")
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_change_from_the_web_is_seen_by_the_cli(project: Project,
+                                                                pg_database: str) -> None:
+    web = make_web(project, database={"url": pg_database})
+    client = web.client()
+    token = sign_in(client, "staff@example.org")
+    done = client.post("/partners/osaka/activities",
+                       data={"csrf": token, "date": "2026-02-20", "title": "Forum"})
+    assert done.status_code == 303
+    shown = json.loads(web.project.cli("show", "osaka", "--json", "--as-of", "2026-03-02").output)
+    assert shown["last_activity"] == "2026-02-20"
+    assert "staff@example.org" in client.get("/audit").text
+    web.app.state.web.db.dispose()
