@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,44 @@ def test_on_postgresql_a_change_from_the_web_is_seen_by_the_cli(project: Project
     assert shown["last_activity"] == "2026-02-20"
     assert "staff@example.org" in client.get("/audit").text
     web.app.state.web.db.dispose()
+
+
+def test_preview_changes_nothing_then_run_now_sends_and_the_outbox_shows_it(
+        web: WebEnv) -> None:
+    client = web.client()
+    token = sign_in(client, "staff@example.org")
+    preview = client.post("/jobs/run", data={"csrf": token, "job": "anniversaries",
+                                             "as_of": "2026-03-02", "preview": "1"})
+    assert preview.status_code == 200 and "Would send: anniversaries" in preview.text
+    assert "jk-lead@example.org" in preview.text
+    assert web.rows("SELECT count(*) FROM messages") == [(0,)]
+    bad = client.post("/jobs/run", data={"csrf": token, "job": "everything", "run": "1"})
+    assert bad.status_code == 400 and "Job:" in bad.text
+    ran = client.post("/jobs/run", data={"csrf": token, "job": "anniversaries",
+                                         "as_of": "2026-03-02", "run": "1"})
+    assert ran.status_code == 200 and "Ran: anniversaries" in ran.text
+    sent = web.rows("SELECT id, recipient, state FROM messages ORDER BY id")
+    assert sent and {r[2] for r in sent} == {"sent"}
+    assert len(web.project.eml_files()) == len(sent)
+    listing = client.get("/outbox?state=sent").text
+    assert "jk-lead@example.org" in listing
+    message = client.get(f"/outbox/{sent[0][0]}").text
+    # the HTML as its reader sees it, in a sandboxed frame that runs no script; the text too
+    assert '<iframe class="mail"' in message and 'sandbox=""' in message
+    assert "Suwon" in message and "<pre class=\"mail\">" in message
+    assert client.get("/outbox/999999").status_code == 404
+
+
+def test_staff_requeue_a_failed_message(web: WebEnv) -> None:
+    client = web.client()
+    token = sign_in(client, "staff@example.org")
+    client.post("/jobs/run", data={"csrf": token, "job": "anniversaries",
+                                   "as_of": "2026-03-02", "run": "1"})
+    [(first,)] = web.rows("SELECT min(id) FROM messages")
+    with sqlite3.connect(web.project.db_path) as conn:
+        conn.execute("UPDATE messages SET state = 'failed', attempts = 8 WHERE id = ?", (first,))
+    assert f'name="id" value="{first}"' in client.get("/outbox?state=failed").text
+    done = client.post("/outbox/retry", data={"csrf": token, "id": str(first)})
+    assert done.status_code == 303 and done.headers["location"] == "/outbox?requeued=1"
+    assert web.rows(f"SELECT state, attempts FROM messages WHERE id = {first}") == [
+        ("pending", 0)]
