@@ -148,8 +148,8 @@ def import_page(ctx: Ctx) -> Response:
 def _uploads(ctx: Ctx) -> dict[str, _Upload]:
     store: dict[str, _Upload] = ctx.state.uploads
     now = ctx.now.timestamp()
-    for key in [k for k, u in store.items() if u.expires < now]:
-        del store[key]
+    for key in [k for k, u in list(store.items()) if u.expires < now]:
+        store.pop(key, None)
     return store
 
 

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, replace
 from typing import Any
@@ -100,6 +101,7 @@ class LoginLimiter:
         self.limit = limit
         self.window = window_seconds
         self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()  # pages run in a thread pool
 
     def _recent(self, key: str, now: float) -> deque[float]:
         times = self._failures[key]
@@ -110,13 +112,16 @@ class LoginLimiter:
     def blocked(self, keys: list[str], now: dt.datetime) -> bool:
         """Whether any of `keys` has reached the limit at `now`."""
         t = now.timestamp()
-        return any(len(self._recent(k, t)) >= self.limit for k in keys)
+        with self._lock:
+            return any(len(self._recent(k, t)) >= self.limit for k in keys)
 
     def fail(self, keys: list[str], now: dt.datetime) -> None:
         """Count one failed sign-in against each of `keys`."""
-        for key in keys:
-            self._recent(key, now.timestamp()).append(now.timestamp())
+        with self._lock:
+            for key in keys:
+                self._recent(key, now.timestamp()).append(now.timestamp())
 
     def clear(self, key: str) -> None:
         """Forget the failures of `key` (an email that just signed in)."""
-        self._failures.pop(key, None)
+        with self._lock:
+            self._failures.pop(key, None)
