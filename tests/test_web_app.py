@@ -321,3 +321,17 @@ def test_staff_requeue_a_failed_message(web: WebEnv) -> None:
     assert done.status_code == 303 and done.headers["location"] == "/outbox?requeued=1"
     assert web.rows(f"SELECT state, attempts FROM messages WHERE id = {first}") == [
         ("pending", 0)]
+
+
+def test_the_partner_list_is_paged(web: WebEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler.web import pages_registry
+
+    monkeypatch.setattr(pages_registry, "PAGE_SIZE", 2)
+    client = web.client()
+    sign_in(client, "viewer@example.org")
+    first = client.get("/partners").text
+    assert first.count('<a href="/partners/') == 2 and "Page 1 of 2 (3)" in first
+    assert 'href="/partners?page=2">Next page' in first
+    second = client.get("/partners?page=2").text
+    assert second.count('<a href="/partners/') == 1 and "Previous page" in second
+    assert client.get("/partners?page=99").status_code == 200

@@ -66,6 +66,8 @@ EN: dict[str, str] = {
     "read_only": "Read-only list; edit with the dataset file and `sistercity load`.",
     "field_required": "must not be empty", "pick_job": "Job",
     "other_lang": "ภาษาไทย", "other_lang_code": "th",
+    "page": "Page", "of": "of", "previous": "Previous page", "next_page": "Next page",
+    "more": "more",
 }
 
 TH: dict[str, str] = {
@@ -125,6 +127,8 @@ TH: dict[str, str] = {
     "read_only": "ดูได้อย่างเดียว แก้ไขในไฟล์ข้อมูลแล้วใช้ `sistercity load`",
     "field_required": "ต้องไม่เว้นว่าง", "pick_job": "งาน",
     "other_lang": "English", "other_lang_code": "en",
+    "page": "หน้า", "of": "จาก", "previous": "หน้าก่อน", "next_page": "หน้าถัดไป",
+    "more": "รายการ",
 }
 
 

@@ -68,12 +68,21 @@ def dashboard_page(ctx: Ctx) -> Response:
     return ctx.render("dashboard.html", board=board)
 
 
+PAGE_SIZE = 100  # partners per page of the list
+
+
 @page(Role.VIEWER)
 def partners(ctx: Ctx) -> Response:
-    """Every partner with its group, agreements, last activity and dormancy."""
+    """The partners with their group, agreements, last activity and dormancy, PAGE_SIZE a
+    page (`?page=N`, from 1)."""
     rows = list_partners(ctx.state.db, as_of=ctx.today,
                          dormant_after_days=ctx.state.settings.jobs.dormant_after_days)
-    return ctx.render("partners.html", partners=rows)
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    raw = ctx.request.query_params.get("page", "1")
+    number = min(max(int(raw), 1), pages) if raw.isdigit() else 1
+    shown = rows[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
+    return ctx.render("partners.html", partners=shown, page_number=number, pages=pages,
+                      total=len(rows))
 
 
 def _partner_page(ctx: Ctx, partner_id: str, status: int = 200, *,
