@@ -8,9 +8,9 @@ every staff contact. Staged by `lead_days` like every dated item.
 
 The agenda is computed by `build_agenda` as of the run's date, for the meeting's groups only:
 dormant partners, anniversaries and budget deadlines within the horizon, agreements to review,
-partners handled through the MFA, and the roster. The invitation's attendees are the full
-recipient list taken at plan time (not only the recipients new in this run), and its UID is
-stable per occurrence, so every recipient and both reminders carry the same event.
+partners handled through the MFA, and the roster. Each invitation names the organizer and
+its reader only; its UID is stable per occurrence for life and its SEQUENCE rises with each
+change (jobs.meeting_lifecycle), so every recipient and every reminder carry the same event.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from email.utils import parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import jobs.meeting_lifecycle as lifecycle
 from jobs.anniversaries import anniversaries_between, anniversary_view
 from jobs.budget_deadlines import occurrence_view
 from jobs.common import day_off_view, fill_title, partner_view
@@ -28,17 +29,14 @@ from scheduler.dates.recurrence import parse_rule
 from scheduler.dates.thaidate import WorkingCalendar, years_between
 from scheduler.mail.invitation import Attendee, build_invitation, event_uid
 from scheduler.planning import (
+    HistoryWindow,
     JobSettings,
     JobSpec,
     Notice,
     PlanContext,
     RecipientSet,
-    already_covered,
-    due_stage,
     occurrences,
     plan_items,
-    search_window,
-    staged,
 )
 from scheduler.registry.domain import (
     Agreement,
@@ -66,32 +64,26 @@ _DESCRIPTION = {
 
 # -- the job ----------------------------------------------------------------------------------
 def plan(ctx: PlanContext) -> list[Notice]:
-    """Notices for every meeting occurrence (the first per day) whose stage
-    (`meeting_lead_days` before it) is due as of `ctx.as_of` and not yet queued by every
-    recipient; the context carries the agenda (cut to EMAIL_ROWS) and the invitation."""
+    """Notices for every meeting occurrence whose stage (`meeting_lead_days` before it) is due
+    as of `ctx.as_of` and not yet queued by every recipient, and the updates and cancellations
+    of occurrences already invited to (jobs.meeting_lifecycle); the context carries the agenda
+    (cut to EMAIL_ROWS), the invitation and the calendar part's UID and SEQUENCE."""
     registry = ctx.registry
-    lead_days = ctx.settings.meeting_lead_days
-    start, end = search_window(ctx.as_of, lead_days)
+    domain = parseaddr(ctx.sender)[1].rpartition("@")[2] or "sistercity.invalid"
+    invited_to = lifecycle.invited(ctx.history)
 
     def plan_meeting(meeting: Meeting) -> list[Notice]:
-        notices: list[Notice] = []
-        for starts_at in occurrences(meeting.recurrence, start, end):
-            day = starts_at.date()
-            stage = due_stage(day, ctx.as_of, lead_days)
-            if stage is None:
-                continue  # no stage due yet: spare building the agenda
-            recipients = meeting_recipients(registry, meeting)
-            if all(already_covered(ctx.history, meeting.id, day, r.address, stage)
-                   for r in recipients):
-                continue  # everyone has this stage already: spare building the agenda
+        recipients = meeting_recipients(registry, meeting)
+
+        def agenda(occ: lifecycle.Occurrence) -> dict[str, Any]:
             context = occurrence_context(
-                registry, meeting, starts_at, as_of=ctx.as_of, settings=ctx.settings,
+                registry, occ.meeting, occ.starts_at, as_of=ctx.as_of, settings=ctx.settings,
                 calendar=ctx.calendar, timezone=ctx.timezone, sender=ctx.sender,
-                recipients=recipients,
-            )
-            context["agenda"] = limit_agenda(context["agenda"], EMAIL_ROWS)
-            notices.extend(staged(ctx, NAME, meeting.id, day, lead_days, recipients, context))
-        return notices
+                recipients=recipients)
+            return {**context, "agenda": limit_agenda(context["agenda"], EMAIL_ROWS)}
+
+        return lifecycle.plan_meeting(ctx, NAME, meeting, list(recipients), agenda,
+                                      lambda key: event_uid(meeting.id, key, domain), invited_to)
 
     return plan_items(ctx, NAME, registry.meetings.values(), lambda m: m.id, plan_meeting)
 
@@ -126,28 +118,29 @@ def message_extras(
 ) -> tuple[Mapping[str, Any], bytes | None]:
     """Template variables `meeting` and `agenda`, and the invitation for one email.
 
-    `group` holds the one notice of one recipient for one occurrence (the job is not a digest). The
-    invitation comes from that notice's context alone: its attendees were fixed at plan time.
+    `group` holds the notices of one recipient for one occurrence (the job is not a digest): a
+    stage, or an update with the stage it stands for, the update first. The calendar's
+    UID, SEQUENCE and method come from its context; its one ATTENDEE is the reader.
     """
     notice = group[0]
     context = notice.context
     meeting: Mapping[str, Any] = context["meeting"]
     invitation: Mapping[str, Any] = context["invitation"]
+    part: Mapping[str, Any] = context["calendar"]
     lang = "th" if notice.recipient.language == "th" else "en"
     groups = meeting["groups_th"] if lang == "th" else meeting["groups"]
     first, second = _DESCRIPTION[lang]
     ics = build_invitation(
-        uid=invitation["uid"],
+        uid=part["uid"],
         summary=meeting["title_th"] if lang == "th" else meeting["title"],
         starts_at=meeting["starts_at"].replace(tzinfo=ZoneInfo(meeting["timezone"])),
         duration_minutes=meeting["duration_minutes"],
-        location=meeting["location"],
+        location=(lang == "th" and meeting["location_th"]) or meeting["location"],
         description=f"{first.format(groups=', '.join(groups))}\n{second}",
         organizer_email=invitation["organizer_email"],
         organizer_name=invitation["organizer_name"],
-        attendees=[Attendee(a["email"], a["name"]) for a in invitation["attendees"]],
-        sequence=0,  # the same event at the same time: a reminder repeats, never reschedules
-        stamp=now,
+        attendees=[Attendee(notice.recipient.address, notice.recipient.name)],  # the reader only
+        sequence=part["sequence"], method=part["method"], stamp=now,
     )
     return {"meeting": meeting, "agenda": context["agenda"]}, ics
 
@@ -228,6 +221,7 @@ def meeting_view(
         "duration_minutes": meeting.duration_minutes,
         "timezone": timezone,
         "location": meeting.location,
+        "location_th": meeting.location_th,
         "all_groups": not meeting.working_groups,
         "groups": [g.name for g in groups],
         "groups_th": [g.name_th or g.name for g in groups],
@@ -484,4 +478,7 @@ def _months_between(start: dt.date, end: dt.date) -> int:
 
 
 # Not a digest: one email per meeting occurrence, so that each carries exactly one invitation.
-SPEC = JobSpec(name=NAME, plan=plan, schedule="0 7 * * *", digest=False, extras=message_extras)
+# History: all of it, since an occurrence is keyed by its rule date, which a move may leave
+# behind; memory: what each occurrence's invitees were last sent (its SEQUENCE).
+SPEC = JobSpec(name=NAME, plan=plan, schedule="0 7 * * *", digest=False, extras=message_extras,
+               history=HistoryWindow.ALL, memory=lifecycle.MEMORY)

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from scheduler.errors import UserError
+
 
 def write_atomically(
     path: Path, data: bytes, *, durable: bool = True, staging: Path | None = None
@@ -44,3 +46,20 @@ def write_atomically(
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+
+
+def refuse_overwrite(path: Path, force: bool) -> None:
+    """UserError when `path` exists and `force` is not given: a file a user filled in or
+    keeps (a workbook, a calendar) must not be lost to a mistyped command (SPEC: `template`,
+    `export` and `calendar` never overwrite an existing file without `--force`)."""
+    if not force and path.exists():
+        raise UserError(f"{path}: the file exists; nothing was written (use --force to "
+                        "replace it)")
+
+
+def write_or_fail(path: Path, data: bytes) -> None:
+    """`write_atomically`, with a UserError naming the file when it cannot be written."""
+    try:
+        write_atomically(path, data)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write: {exc.strerror}") from None

@@ -16,11 +16,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scheduler.dates.recurrence import parse_rule
 from scheduler.dates.thaidate import WorkingCalendar
-from scheduler.registry.domain import Contact, Recurrence, Registry
+from scheduler.registry.domain import Contact, Recurrence, Registry, SentOccurrence
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,9 @@ class PlanContext:
     timezone: str = "Asia/Bangkok"
     history: History = field(default_factory=History)
     sender: str = ""
+    # What each meeting occurrence's invitees were last sent, by (meeting id, occurrence key):
+    # loaded by the job's `JobMemory` (meeting-agendas only), inside the run's lock.
+    sent_meetings: Mapping[tuple[str, dt.date], SentOccurrence] = field(default_factory=dict)
     # Filled by `plan_items` while planning; the runner reports them.
     skipped: list[SkippedItem] = field(default_factory=list, compare=False)
 
@@ -144,6 +150,17 @@ class HistoryWindow(Enum):
 
 
 @dataclass(frozen=True)
+class JobMemory:
+    """What a job remembers beyond its notices (meeting-agendas: each occurrence's SEQUENCE and
+    details as last sent). `load` reads it for the planner (`PlanContext.sent_meetings`), in
+    the run's write transaction; `save` records what the queued notices carried, in the same
+    transaction. A dry run loads and never saves."""
+
+    load: Callable[[Session], Mapping[tuple[str, dt.date], SentOccurrence]]
+    save: Callable[[Session, Sequence[Notice]], None]
+
+
+@dataclass(frozen=True)
 class JobSpec:
     """One job: everything the runner, the daemon, config and the templates need to know.
 
@@ -160,6 +177,7 @@ class JobSpec:
     digest: bool = True
     history: HistoryWindow = HistoryWindow.FROM_AS_OF
     extras: MessageExtras | None = None
+    memory: JobMemory | None = None
 
 
 class RecipientSet:

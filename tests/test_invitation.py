@@ -231,22 +231,17 @@ def test_email_structure() -> None:
 
     parsed = email.message_from_bytes(bytes(msg), policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
-    assert parsed.get_content_type() == "multipart/mixed"
+    # One copy of the calendar, inline (issue 18, fault 5): no invite.ics attachment.
+    assert parsed.get_content_type() == "multipart/alternative"
     assert parsed["Subject"] == "วาระการประชุม: " + THAI_SUMMARY
     assert parsed["From"] == "ir@province.example.go.th"
     assert parsed["To"] == "consul@consulate.example.jp"
-
-    top = list(parsed.iter_parts())
-    assert [p.get_content_type() for p in top] == ["multipart/alternative", "application/ics"]
-    alternative, attachment = top
-    assert [p.get_content_type() for p in alternative.iter_parts()] == [
+    assert [p.get_content_type() for p in parsed.iter_parts()] == [
         "text/plain",
         "text/html",
         "text/calendar",
     ]
-    assert attachment.get_content_disposition() == "attachment"
-    assert attachment.get_filename() == "invite.ics"
-    assert attachment.get_content() == ics
+    assert b"invite.ics" not in bytes(msg) and b"application/ics" not in bytes(msg)
 
     calendars = [p for p in parsed.walk() if p.get_content_type() == "text/calendar"]
     assert len(calendars) == 1

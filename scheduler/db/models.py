@@ -18,6 +18,8 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -140,6 +142,27 @@ class MeetingRow(PlannedColumns, Base):
     duration_minutes: Mapped[int] = mapped_column(Integer, default=120)
     location: Mapped[str] = mapped_column(Text, default="")
     invite_consulates: Mapped[bool] = mapped_column(Boolean, default=True)
+    location_th: Mapped[str] = mapped_column(Text, default="", server_default="")
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # [[meeting.change]]: [{"occurrence": ISO date, "starts_at": ISO local date-time or null,
+    # "duration_minutes", "location", "location_th" (null: unchanged), "cancelled"}]
+    changes: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list,
+                                                             server_default=text("'[]'"))
+
+
+class MeetingOccurrenceRow(Base):
+    """What the invitees of one meeting occurrence were last sent (SPEC "Meetings in
+    calendars"): the SEQUENCE and the details a change is compared with. Keyed by the meeting
+    and the date the rule gives (a one-off meeting: the date of its first invitation)."""
+
+    __tablename__ = "meeting_occurrences"
+    meeting_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    occurrence: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    starts_at: Mapped[dt.datetime] = mapped_column(DateTime)  # local wall time, naive
+    ends_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    location: Mapped[str] = mapped_column(Text, default="")
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class MessageRow(Base):

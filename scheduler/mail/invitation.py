@@ -1,9 +1,11 @@
 """Calendar invitations (iCalendar, RFC 5545 / iTIP RFC 5546) carried by agenda emails.
 
-Every agenda email carries exactly one ``METHOD:REQUEST`` invitation. The UID is stable per
-meeting occurrence (:func:`event_uid`), so a second reminder for the same meeting updates the
-recipient's calendar entry instead of adding another one; raise ``sequence`` when the meeting
-details change.
+Every agenda email carries exactly one calendar: ``METHOD:REQUEST`` (an invitation, a stage
+reminder or an update) or ``METHOD:CANCEL``. The UID is stable per meeting occurrence for its
+whole life (:func:`event_uid`), so a reminder or an update changes the recipient's calendar
+entry instead of adding another one; ``sequence`` is raised by each significant change (RFC 5546
+§2.1.4), and kept by a plain reminder. Each message names the organizer and its one reader as
+``ATTENDEE``: an invitation never shows one invitee the others' addresses (issue 18, fault 5).
 
 Untrusted text (summaries, agendas, names typed into the registry) never breaks the structure:
 
@@ -28,12 +30,12 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from email.message import EmailMessage, MIMEPart
+from email.message import EmailMessage
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
 PRODID = "-//sistercity//sistercity-scheduler//EN"
-ICS_FILENAME = "invite.ics"
+METHODS = ("REQUEST", "CANCEL")
 
 # Characters that some consumers treat as line breaks (str.splitlines, Unicode-aware parsers).
 _LINE_BREAKS = re.compile("\r\n|[\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
@@ -125,6 +127,16 @@ def _address(email: str, name: str, extra: dict[str, str] | None = None) -> vCal
     return address
 
 
+def text_value(value: str) -> vText:
+    """A TEXT property value written safely (cleaned, escaped once): see the module notes."""
+    return _Text(clean_text(value))
+
+
+def calendar_address(email: str, name: str) -> vCalAddress:
+    """A CAL-ADDRESS (``mailto:``) with a cleaned ``CN``; ValueError for an unusable address."""
+    return _address(email, name)
+
+
 def build_invitation(
     *,
     uid: str,
@@ -138,12 +150,17 @@ def build_invitation(
     attendees: Sequence[Attendee],
     sequence: int = 0,
     stamp: datetime,
+    method: str = "REQUEST",
 ) -> bytes:
-    """A ``METHOD:REQUEST`` VCALENDAR with exactly one VEVENT, as RFC 5545 bytes (CRLF, folded).
+    """A VCALENDAR with exactly one VEVENT, as RFC 5545 bytes (CRLF, folded): ``method``
+    "REQUEST" (``STATUS:CONFIRMED``) or "CANCEL" (``STATUS:CANCELLED``, RFC 5546 §3.2.5).
 
     Times are written in UTC (``...Z``) so no VTIMEZONE is needed. Attendees are listed once per
-    address (case-insensitive; the first occurrence wins).
+    address (case-insensitive; the first occurrence wins); agenda emails give one, the reader.
+    ValueError for another method, a negative sequence or a non-positive duration.
     """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     if duration_minutes <= 0:
         raise ValueError(f"duration_minutes must be positive, got {duration_minutes}")
     if sequence < 0:
@@ -154,7 +171,7 @@ def build_invitation(
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
-    cal.add("method", "REQUEST")
+    cal.add("method", method)
 
     event = Event()
     event.add("uid", _Text(clean_text(uid)))
@@ -182,7 +199,7 @@ def build_invitation(
         seen.add(address.lower())
         event.add("attendee", address)
     event.add("sequence", sequence)
-    event.add("status", "CONFIRMED")
+    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
     event.add("transp", "OPAQUE")
     cal.add_component(event)
 
@@ -190,41 +207,45 @@ def build_invitation(
     return ics
 
 
-def invitation_part(ics: bytes) -> MIMEPart:
-    """The ``text/calendar; method=REQUEST; charset=UTF-8`` body part (base64, bytes kept)."""
-    if b"\r\nMETHOD:REQUEST\r\n" not in ics:
-        raise ValueError("invitation_part expects a METHOD:REQUEST calendar")
-    part = MIMEPart()
+def calendar_method(ics: bytes) -> str:
+    """The METHOD of an iCalendar object (parsed with icalendar); ValueError when it has none
+    that an agenda email may carry."""
+    method = str(Calendar.from_ical(ics).get("METHOD", "")).upper()
+    if method not in METHODS:
+        raise ValueError(f"expected a calendar with METHOD {' or '.join(METHODS)}, got {method!r}")
+    return method
+
+
+def invitation_part(ics: bytes) -> EmailMessage:
+    """The ``text/calendar; method=…; charset=UTF-8`` body part (base64, so the CRLF line
+    endings and folding survive transport unchanged)."""
+    part = EmailMessage()
     part.set_content(
         ics,
         maintype="text",
         subtype="calendar",
         cte="base64",
-        params={"charset": "UTF-8", "method": "REQUEST"},
+        params={"charset": "UTF-8", "method": calendar_method(ics)},
     )
+    del part["MIME-Version"]  # set_content adds it; it belongs on the top message only
     return part
 
 
 def attach_invitation(msg: EmailMessage, ics: bytes) -> None:
-    """Add the invitation to an agenda email, in place.
+    """Add the calendar to an agenda email, in place, once.
 
     ``msg`` must be ``multipart/alternative`` holding the text and HTML bodies (as built by
     ``msg.set_content(text)`` then ``msg.add_alternative(html, subtype="html")``). It becomes::
 
-        multipart/mixed                       <- top message; From/To/Subject/... stay here
-          multipart/alternative
-            text/plain
-            text/html
-            text/calendar; method=REQUEST; charset=UTF-8
-          application/ics; name=invite.ics    <- Content-Disposition: attachment
+        multipart/alternative                 <- top message; From/To/Subject/... stay here
+          text/plain
+          text/html
+          text/calendar; method=REQUEST (or CANCEL); charset=UTF-8
 
-    This is the layout Google Calendar and Outlook themselves send, and the one clients detect
-    most reliably: Outlook and Gmail render the invitation (accept/decline buttons) from the
-    ``text/calendar`` alternative, while clients that ignore it (and people who want to import it
-    by hand) still get ``invite.ics`` as an ordinary attachment. The attachment is
-    ``application/ics`` rather than a second ``text/calendar; method=REQUEST`` so that no client
-    sees two invitations. Both parts are base64 so the CRLF line endings and folding of the
-    iCalendar bytes survive transport unchanged.
+    One inline ``text/calendar`` alternative whose ``method`` parameter matches the METHOD
+    inside is what Gmail and Outlook detect (RFC 6047 §2.4): they show the accept/decline
+    buttons, or remove the event for a CANCEL. No second copy as an ``.ics`` attachment: it
+    doubled every agenda's calendar (issue 18, fault 5).
     """
     if msg.get_content_type() != "multipart/alternative":
         raise ValueError(
@@ -233,22 +254,4 @@ def attach_invitation(msg: EmailMessage, ics: bytes) -> None:
         )
     if any(part.get_content_type() == "text/calendar" for part in msg.walk()):
         raise ValueError("message already carries a calendar invitation")
-    calendar_part = invitation_part(ics)
-
-    msg.make_mixed()  # moves the Content-* headers and the alternatives into a subpart
-    alternative = msg.get_payload(0)
-    assert isinstance(alternative, MIMEPart)
-    alternative.attach(calendar_part)
-
-    attachment = EmailMessage(policy=msg.policy)  # typeshed: attach() takes the same class
-    attachment.set_content(
-        ics,
-        maintype="application",
-        subtype="ics",
-        cte="base64",
-        disposition="attachment",
-        filename=ICS_FILENAME,
-        params={"name": ICS_FILENAME},
-    )
-    del attachment["MIME-Version"]  # EmailMessage.set_content adds it; it belongs on top only
-    msg.attach(attachment)
+    msg.attach(invitation_part(ics))

@@ -64,12 +64,15 @@ def load_history(session: Session, job: str, since: dt.date | None) -> History:
 
 
 def group_notices(notices: Sequence[Notice], digest: bool) -> list[list[Notice]]:
-    """One group per recipient (a digest), or per recipient and item occurrence."""
+    """One group per recipient (a digest), or per recipient and item occurrence; notices whose
+    context names the same `email_item` share an email (a meeting's update and the stage it
+    stands for)."""
     groups: dict[Hashable, list[Notice]] = defaultdict(list)
     for notice in notices:
         key: Hashable = notice.recipient.address
         if not digest:
-            key = (notice.recipient.address, notice.item, notice.occurrence)
+            item = notice.context.get("email_item", notice.item)
+            key = (notice.recipient.address, item, notice.occurrence)
         groups[key].append(notice)
     return list(groups.values())
 

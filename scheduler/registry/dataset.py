@@ -13,13 +13,14 @@ import calendar
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from scheduler.dates.recurrence import parse_rule
 from scheduler.dates.thaidate import BE_OFFSET
 from scheduler.errors import DataError
+from scheduler.planning import occurrences
 from scheduler.problems import MISSING, Problems, parse_toml, show
 from scheduler.registry.domain import (
     LANGUAGES,
@@ -32,6 +33,7 @@ from scheduler.registry.domain import (
     Level,
     LocalParty,
     Meeting,
+    MeetingChange,
     Partner,
     Recurrence,
     Role,
@@ -209,7 +211,7 @@ class _File:
             ("local_party", "local party", _read_party, batch.local_parties),
             ("partner", "partner", self._read_partner, batch.partners),
             ("budget_deadline", "budget deadline", _read_deadline, batch.deadlines),
-            ("meeting", "meeting", _read_meeting, batch.meetings),
+            ("meeting", "meeting", self._read_meeting, batch.meetings),
         ]
         for table_name, kind, read, target in readers:
             for rec in self.tables(doc, table_name):
@@ -234,12 +236,14 @@ class _File:
         rec.done()
 
     def _subtables(self, rec: Record, key: str) -> list[Record]:
-        """The [[partner.key]] tables of one partner, as records (`partner[i].key[j]`)."""
+        """The [[partner.key]] (or [[meeting.key]]) tables of one record, as records
+        (`partner[i].key[j]`)."""
         value = rec.raw(key)
         if value is MISSING:
             return []
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            rec.problem(key, f"expected [[partner.{key}]] tables, got {show(value)}")
+            owner = rec.path.partition("[")[0]
+            rec.problem(key, f"expected [[{owner}.{key}]] tables, got {show(value)}")
             return []
         return [self.record(f"{rec.path}.{key}[{i}]", sub) for i, sub in enumerate(value)]
 
@@ -277,6 +281,31 @@ class _File:
             end_reason_th=rec.text("end_reason_th"),
         )
         return partner, _done(rec)
+
+    def _read_meeting(self, rec: Record) -> tuple[Meeting, frozenset[str]]:
+        subs = self._subtables(rec, "change")
+        changes = [_read_change(sub) for sub in subs]
+        meeting = Meeting(
+            **_scheduled(rec, "starts_at", single_is_date=False),
+            duration_minutes=_duration(rec),
+            location=rec.text("location"),
+            location_th=rec.text("location_th"),
+            working_groups=rec.texts("working_groups"),
+            invite_consulates=rec.boolean("invite_consulates", True),
+            cancelled=rec.boolean("cancelled", False),
+        )
+        kept: list[MeetingChange] = []
+        for sub, change in zip(subs, changes, strict=True):
+            if change is None:
+                continue
+            if any(c.occurrence == change.occurrence for c in kept):
+                sub.problem("occurrence", f"{change.occurrence} is changed twice")
+            elif not _occurs_on(meeting.recurrence, change.occurrence):
+                sub.problem("occurrence", f"the meeting has no occurrence on "
+                            f"{change.occurrence} (give the date its rule gives)")
+            else:
+                kept.append(change)
+        return replace(meeting, changes=tuple(kept)), _done(rec)
 
 
 def _new_id(rec: Record, kind: str, ident: str, seen: set[tuple[str, str]]) -> bool:
@@ -412,15 +441,6 @@ def _read_deadline(rec: Record) -> tuple[BudgetDeadline, frozenset[str]]:
     return deadline, _done(rec)
 
 
-def _read_meeting(rec: Record) -> tuple[Meeting, frozenset[str]]:
-    meeting = Meeting(
-        **_scheduled(rec, "starts_at", single_is_date=False),
-        duration_minutes=rec.whole_number("duration_minutes", 120, 1, 24 * 60),
-        location=rec.text("location"),
-        working_groups=rec.texts("working_groups"),
-        invite_consulates=rec.boolean("invite_consulates", True),
-    )
-    return meeting, _done(rec)
 
 
 def _check_references(
@@ -449,3 +469,31 @@ def _check_references(
     for origin, key, value, ids, what in refs:
         if value and value not in ids:
             problems.add(f"{origin.path}.{key}", f'unknown {what} "{value}"', where=origin.file)
+
+
+def _duration(rec: Record) -> int:
+    return rec.whole_number("duration_minutes", 120, 1, 24 * 60)
+
+
+def _read_change(rec: Record) -> MeetingChange | None:
+    """One [[meeting.change]]: the occurrence's date as the rule gives it, and what changed."""
+    occurrence = rec.date("occurrence", required=True)
+    change = MeetingChange(
+        occurrence=occurrence or dt.date.min,
+        starts_at=rec.local_datetime("starts_at"),
+        duration_minutes=_duration(rec) if "duration_minutes" in rec.table else None,
+        location=rec.text("location") if "location" in rec.table else None,
+        location_th=rec.text("location_th") if "location_th" in rec.table else None,
+        cancelled=rec.boolean("cancelled", False),
+    )
+    rec.done()
+    return change if occurrence else None
+
+
+def _occurs_on(recurrence: Recurrence, day: dt.date) -> bool:
+    """Whether the meeting's rule (or its one date) gives an occurrence on `day`; False for a
+    rule that was refused (it has its own problem)."""
+    try:
+        return bool(occurrences(recurrence, day, day))
+    except ValueError:
+        return False

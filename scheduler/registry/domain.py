@@ -257,15 +257,52 @@ class BudgetDeadline(Planned):
 
 
 @dataclass(frozen=True)
+class MeetingChange:
+    """One occurrence of a meeting moved or cancelled (SPEC `[[meeting.change]]`):
+    `occurrence` is its date as the rule gives it; None keeps the meeting's own value."""
+
+    occurrence: dt.date
+    starts_at: dt.datetime | None = None  # local wall time, naive
+    duration_minutes: int | None = None
+    location: str | None = None
+    location_th: str | None = None
+    cancelled: bool = False
+
+
+@dataclass(frozen=True)
 class Meeting(Planned):
     """A meeting (SPEC `[[meeting]]`); its recurrence is local wall time in
-    scheduler.timezone; `working_groups` empty: every group."""
+    scheduler.timezone; `working_groups` empty: every group. `cancelled`: every occurrence is
+    cancelled; `changes`: single occurrences moved or cancelled."""
 
     duration_minutes: int = 120
     title_th: str = ""
     location: str = ""
     working_groups: tuple[str, ...] = ()  # empty: every group
     invite_consulates: bool = True
+    location_th: str = ""
+    cancelled: bool = False
+    changes: tuple[MeetingChange, ...] = ()
+
+    def change_of(self, occurrence: dt.date) -> MeetingChange | None:
+        """The change of the occurrence the rule gives on `occurrence`, or None."""
+        return next((c for c in self.changes if c.occurrence == occurrence), None)
+
+
+@dataclass(frozen=True)
+class SentOccurrence:
+    """What the invitees of one meeting occurrence were last sent (SPEC "Meetings in
+    calendars"): its key (the meeting id and the date the rule gives; for a one-off meeting the
+    date of its first invitation), the SEQUENCE, start and end (local wall time, naive), the
+    location, and whether it was cancelled."""
+
+    meeting: str
+    occurrence: dt.date
+    sequence: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    location: str
+    cancelled: bool = False
 
 
 @dataclass(frozen=True)

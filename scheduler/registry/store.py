@@ -6,6 +6,7 @@ partner: the planning benchmark runs over 10,000 partners.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -132,6 +133,7 @@ _RECURRENCE_KEYS = {
     "starts_at": ("dtstart", "rrule"),
     "dtstart": ("dtstart",),
     "rrule": ("rrule",),
+    "change": ("changes",),  # a meeting's [[meeting.change]] tables, kept whole
 }
 _PARTNER_COLUMNS = ("id", "name", "name_th", "country", "city", "working_group", "ended_on",
                     "end_reason", "end_reason_th")
@@ -198,7 +200,26 @@ def _deadline_values(d: domain.BudgetDeadline) -> dict[str, Any]:
 
 def _meeting_values(m: domain.Meeting) -> dict[str, Any]:
     return {**_scheduled_values(m), "duration_minutes": m.duration_minutes,
-            "location": m.location, "invite_consulates": m.invite_consulates}
+            "location": m.location, "invite_consulates": m.invite_consulates,
+            "location_th": m.location_th, "cancelled": m.cancelled,
+            "changes": [change_json(c) for c in m.changes]}
+
+
+def change_json(c: domain.MeetingChange) -> dict[str, Any]:
+    """One [[meeting.change]] as the meetings.changes column keeps it (dates ISO)."""
+    return {"occurrence": c.occurrence.isoformat(),
+            "starts_at": c.starts_at.isoformat() if c.starts_at else None,
+            "duration_minutes": c.duration_minutes, "location": c.location,
+            "location_th": c.location_th, "cancelled": c.cancelled}
+
+
+def _change(stored: Mapping[str, Any]) -> domain.MeetingChange:
+    starts_at = stored.get("starts_at")
+    return domain.MeetingChange(
+        occurrence=dt.date.fromisoformat(stored["occurrence"]),
+        starts_at=dt.datetime.fromisoformat(starts_at) if starts_at else None,
+        duration_minutes=stored.get("duration_minutes"), location=stored.get("location"),
+        location_th=stored.get("location_th"), cancelled=bool(stored.get("cancelled")))
 
 
 def upsert_batch(session: Session, batch: Batch) -> dict[str, UpsertCounts]:
@@ -423,6 +444,9 @@ def load_registry(session: Session) -> domain.Registry:
             duration_minutes=r.duration_minutes,
             location=r.location,
             invite_consulates=r.invite_consulates,
+            location_th=r.location_th or "",
+            cancelled=bool(r.cancelled),
+            changes=tuple(_change(c) for c in r.changes or ()),
         )
         for r in session.scalars(select(MeetingRow))
     }

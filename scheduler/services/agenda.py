@@ -9,8 +9,11 @@ from typing import Any
 
 from jinja2 import TemplateError
 
-from jobs.meeting_agendas import NAME, next_occurrence, occurrence_context
+from jobs.meeting_agendas import NAME, occurrence_context
+from jobs.meeting_lifecycle import Occurrence, meeting_occurrences
 from scheduler.errors import ConfigError, UserError
+from scheduler.registry.domain import Meeting
+from scheduler.registry.occurrences import load_sent
 from scheduler.services.runs import Runner
 
 
@@ -34,14 +37,29 @@ def meeting_agenda(runner: Runner, meeting: str, *, as_of: dt.date, lang: str) -
     if found is None:
         known = ", ".join(sorted(registry.meetings)) or "none in the registry"
         raise UserError(f'unknown meeting "{meeting}" (meetings: {known})')
-    starts_at = next_occurrence(found, as_of)
-    if starts_at is None:
+    occ = _next_occurrence(runner, found, as_of)
+    if occ is None:
         raise UserError(f'meeting "{meeting}" has no occurrence on or after {as_of.isoformat()}')
+    starts_at = occ.starts_at
     context = occurrence_context(
-        registry, found, starts_at, as_of=as_of, settings=settings.jobs,
+        registry, occ.meeting, starts_at, as_of=as_of, settings=settings.jobs,
         calendar=runner.calendar, timezone=settings.timezone, sender=settings.email.sender,
     )
     return Agenda(meeting, starts_at, _render(runner, lang, as_of, context))
+
+
+# How far ahead `agenda` looks for the next occurrence that is not cancelled.
+_LOOK_AHEAD = dt.timedelta(days=5 * 366)
+
+
+def _next_occurrence(runner: Runner, meeting: Meeting, as_of: dt.date) -> Occurrence | None:
+    """The meeting's first occurrence on or after `as_of` that is not cancelled, with its
+    `[[meeting.change]]` applied (jobs.meeting_lifecycle), within five years."""
+    with runner.db.read() as session:
+        sent = load_sent(session)
+    found = [o for o in meeting_occurrences(meeting, sent, as_of, as_of + _LOOK_AHEAD)
+             if not o.cancelled and o.starts_at.date() >= as_of]
+    return min(found, key=lambda o: o.starts_at, default=None)
 
 
 def _render(runner: Runner, lang: str, as_of: dt.date, context: dict[str, Any]) -> str:

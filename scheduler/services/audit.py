@@ -31,6 +31,7 @@ class AuditAction(StrEnum):
     REMOVE_AGREEMENT = "remove-agreement"
     REMOVE_ACTIVITY = "remove-activity"
     END_RELATION = "end-relation"
+    CANCEL_MEETING = "cancel-meeting"
     IMPORT = "import"
     ADD_ACCOUNT = "add-account"
     REMOVE_ACCOUNT = "remove-account"

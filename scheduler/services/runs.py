@@ -13,7 +13,7 @@ import gc
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +34,7 @@ from scheduler.mail.outbox import Draft, draft_messages, load_history, queue_dra
 from scheduler.mail.render import Renderer
 from scheduler.mail.transports import safe_recipient
 from scheduler.planning import History, JobSpec, Notice, PlanContext, SkippedItem
-from scheduler.registry.domain import Registry
+from scheduler.registry.domain import Registry, SentOccurrence
 from scheduler.registry.store import load_registry
 from scheduler.services.outbox import any_waiting, deliver
 
@@ -57,8 +57,13 @@ class JobResult:
     skipped: list[SkippedItem] = field(default_factory=list)
 
 
-class JobTimeout(Exception):
-    """A job run went past scheduler.job_timeout_seconds and was stopped (SPEC "Delivery")."""
+class JobTimeout(BaseException):
+    """A job run went past scheduler.job_timeout_seconds and was stopped (SPEC "Delivery").
+
+    A BaseException, like KeyboardInterrupt: it interrupts the run from outside, so the
+    planners' `except Exception` (one item's fault: skip it, go on) must not swallow it, or an
+    alarm that lands while an item is planned skips that item and the job runs on unbounded.
+    """
 
     def __init__(self, job: str, seconds: float) -> None:
         super().__init__(job, seconds)  # its args, so that it pickles from a child process
@@ -115,7 +120,8 @@ class Runner:
             registry = load_registry(session)
         return registry if as_of is None else registry.active_on(as_of)
 
-    def context(self, registry: Registry, as_of: dt.date, history: History) -> PlanContext:
+    def context(self, registry: Registry, as_of: dt.date, history: History,
+                sent: Mapping[tuple[str, dt.date], SentOccurrence] | None = None) -> PlanContext:
         """What a planner sees for one run as of `as_of` (local date): partners whose relation
         ended by then are left out (SPEC: no reminder of any job about them)."""
         return PlanContext(
@@ -126,6 +132,7 @@ class Runner:
             timezone=self.settings.timezone,
             history=history,
             sender=self.settings.email.sender,
+            sent_meetings=sent or {},
         )
 
     def run_job(
@@ -150,7 +157,8 @@ class Runner:
         if dry_run:
             with self.db.read() as session:
                 history = load_history(session, job, since)
-            notices = self._plan(spec, self.context(registry, as_of, history), result)
+                sent = spec.memory.load(session) if spec.memory else None
+            notices = self._plan(spec, self.context(registry, as_of, history, sent), result)
             for draft in draft_messages(
                 job, notices, self.renderer, digest=spec.digest, as_of=as_of, now=now,
                 extras=spec.extras, subject_only=subjects_only,
@@ -162,7 +170,8 @@ class Runner:
             return result
         with self.db.write(lock=f"plan:{job}", fence=self.fence) as session:
             history = load_history(session, job, since)
-            notices = self._plan(spec, self.context(registry, as_of, history), result)
+            sent = spec.memory.load(session) if spec.memory else None
+            notices = self._plan(spec, self.context(registry, as_of, history, sent), result)
             drafts = draft_messages(
                 job, notices, self.renderer, digest=spec.digest, as_of=as_of, now=now,
                 extras=spec.extras,
@@ -182,6 +191,8 @@ class Runner:
                 now=now,
                 run_id=run.id,
             )
+            if spec.memory is not None:
+                spec.memory.save(session, notices)
             run.notices, run.queued = queued.notices, queued.messages
             result.run_id = run.id
         result.notices, result.messages = queued.notices, queued.messages

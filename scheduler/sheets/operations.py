@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scheduler.errors import UserError
-from scheduler.files import write_atomically
+from scheduler.files import refuse_overwrite, write_or_fail
 from scheduler.registry.store import load_registry
 from scheduler.services.audit import Actor
 from scheduler.sheets.exporting import ExportSheet, csv_bytes, export_sheets
@@ -37,8 +37,8 @@ def write_template(path: Path, *, force: bool = False) -> None:
     """
     if path.suffix.lower() != ".xlsx":
         raise UserError(f"{path.name}: the template is an Excel workbook: name it *.xlsx")
-    _refuse_overwrite(path, force)
-    _write(path, template_workbook())
+    refuse_overwrite(path, force)
+    write_or_fail(path, template_workbook())
 
 
 def import_file(db: Database, path: Path, *, dry_run: bool,
@@ -101,29 +101,14 @@ def export_file(db: Database, path: Path, *, as_of: dt.date, after_days: int,
     """
     if path.suffix.lower() not in (".csv", ".xlsx"):
         raise UserError(f"{path.name}: expected a .xlsx or .csv file name")
-    _refuse_overwrite(path, force)
+    refuse_overwrite(path, force)
     with db.read() as session:
         registry = load_registry(session)
     sheets = export_sheets(registry, as_of, after_days)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        _write(path, csv_bytes(sheets))
+        write_or_fail(path, csv_bytes(sheets))
     else:
-        _write(path, export_workbook(sheets))
+        write_or_fail(path, export_workbook(sheets))
     listed = len({r.partner.id for s in sheets for r in s.rows})
     return ExportResult(tuple(sheets), listed, len(registry.partners) - listed)
-
-
-def _refuse_overwrite(path: Path, force: bool) -> None:
-    """UserError when `path` exists and `force` is not given: a workbook that local bodies
-    filled in must not be lost to a mistyped command."""
-    if not force and path.exists():
-        raise UserError(f"{path}: the file exists; nothing was written (use --force to "
-                        "replace it)")
-
-
-def _write(path: Path, data: bytes) -> None:
-    try:
-        write_atomically(path, data)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write: {exc.strerror}") from None
