@@ -335,3 +335,28 @@ def test_the_partner_list_is_paged(web: WebEnv, monkeypatch: pytest.MonkeyPatch)
     second = client.get("/partners?page=2").text
     assert second.count('<a href="/partners/') == 1 and "Previous page" in second
     assert client.get("/partners?page=99").status_code == 200
+
+
+def test_staff_cancel_one_meeting_occurrence_through_the_meeting_service(web: WebEnv) -> None:
+    viewer = web.client()
+    assert viewer.post("/meetings/summary/cancel", data={
+        "csrf": sign_in(viewer, "viewer@example.org"), "occurrence": "2026-11-15"}
+    ).status_code == 403
+    client = web.client()
+    token = sign_in(client, "staff@example.org")
+    page = client.get("/meetings").text
+    assert '<label for="occurrence-summary">Occurrence date' in page and "Cancel meeting" in page
+    bad = client.post("/meetings/summary/cancel", data={"csrf": token, "occurrence": "soon"})
+    assert bad.status_code == 400 and "Occurrence date:" in bad.text
+    wrong = client.post("/meetings/summary/cancel", data={"csrf": token,
+                                                          "occurrence": "2026-11-16"})
+    assert wrong.status_code == 400 and "has no occurrence on 2026-11-16" in wrong.text
+    assert web.rows("SELECT count(*) FROM audit WHERE action = 'cancel-meeting'") == [(0,)]
+    done = client.post("/meetings/summary/cancel", data={"csrf": token,
+                                                         "occurrence": "2026-11-15"})
+    assert done.status_code == 303
+    assert "cancelled: 15 Nov 2026" in client.get(done.headers["location"]).text
+    [(changes,)] = web.rows("SELECT changes FROM meetings WHERE id = 'summary'")
+    assert json.loads(str(changes))[0]["cancelled"] is True
+    assert web.rows("SELECT who, target FROM audit WHERE action = 'cancel-meeting'") == [
+        ("staff@example.org", "summary")]

@@ -60,6 +60,7 @@ ROUTES = [
     Route("/groups", reg.registry_lists, methods=["GET"]),
     Route("/deadlines", reg.registry_lists, methods=["GET"]),
     Route("/meetings", reg.registry_lists, methods=["GET"]),
+    Route("/meetings/{meeting}/cancel", reg.cancel, methods=["POST"]),
     Route("/outbox", office.outbox, methods=["GET"]),
     Route("/outbox/retry", office.retry, methods=["POST"]),
     Route("/outbox/{id}", office.message, methods=["GET"]),

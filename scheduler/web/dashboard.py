@@ -26,8 +26,9 @@ HORIZON_DAYS = 90
 @dataclass(frozen=True)
 class Dashboard:
     """The dashboard as of `today`: rows for each list (dicts as the email templates get
-    them: anniversary and deadline views, meetings as {"id", "title", "title_th", "starts"},
-    dormant partner views) and message counts by state."""
+    them: anniversary and deadline views; meetings as {"id", "title", "title_th", "starts",
+    "location"}, cancelled occurrences left out and moved ones at their new time; dormant
+    partner views) and message counts by state."""
 
     today: dt.date
     end: dt.date
@@ -48,12 +49,17 @@ def dashboard(runner: Runner, today: dt.date) -> Dashboard:
     rows: list[dict[str, Any]] = []
     for meeting in registry.meetings.values():
         try:
-            starts = occurrences(meeting.recurrence, today, end)
+            starts = [] if meeting.cancelled else occurrences(meeting.recurrence, today, end)
         except ValueError:
             continue
-        rows.extend({"id": meeting.id, "title": meeting.title,
-                     "title_th": meeting.title_th or meeting.title, "starts": when,
-                     "location": meeting.location} for when in starts)
+        for when in starts:
+            change = meeting.change_of(when.date())
+            if change is not None and change.cancelled:
+                continue
+            moved = change.starts_at if change is not None and change.starts_at else when
+            rows.append({"id": meeting.id, "title": meeting.title,
+                         "title_th": meeting.title_th or meeting.title, "starts": moved,
+                         "location": meeting.location})
     rows.sort(key=lambda r: (r["starts"], r["title"]))
     try:
         due = deadlines(registry, set(registry.working_groups), today, end, runner.calendar)

@@ -18,6 +18,7 @@ from scheduler.dates.thaidate import parse_date
 from scheduler.errors import UserError
 from scheduler.planning import occurrences
 from scheduler.registry.domain import AgreementKind
+from scheduler.services.meetings import cancel_meeting
 from scheduler.services.partners import (
     AgreementCorrection,
     RecordKind,
@@ -193,11 +194,33 @@ def end(ctx: Ctx) -> Response:
     return _change(ctx, act)
 
 
+@page(Role.STAFF)
+def cancel(ctx: Ctx) -> Response:
+    """POST: cancel a meeting, or only the occurrence on the date given (SPEC `meeting
+    cancel`, through scheduler.services.meetings): everyone invited gets a cancellation at
+    the next meeting-agendas run."""
+    meeting = ctx.request.path_params["meeting"]
+    try:
+        day = read_date(ctx, "occurrence", required=False)
+        cancel_meeting(ctx.state.db, meeting, occurrence=day, by=ctx.actor)
+    except FieldError as exc:
+        return registry_page(ctx, "meetings", 400, error=f"{ctx.t(exc.label)}: {exc.reason}")
+    except UserError as exc:
+        return registry_page(ctx, "meetings", 400, error=exc.message)
+    return ctx.redirect("/meetings?done=cancelled")
+
+
 @page(Role.VIEWER)
 def registry_lists(ctx: Ctx) -> Response:
     """Read-only lists of contacts, working groups, budget deadlines or meetings (which one:
     the path), with the next occurrence of each deadline and meeting."""
-    what = ctx.request.url.path.strip("/")
+    notice = ctx.t("cancelled") if ctx.request.query_params.get("done") == "cancelled" else ""
+    return registry_page(ctx, ctx.request.url.path.strip("/"), notice=notice)
+
+
+def registry_page(ctx: Ctx, what: str, status: int = 200, *, error: str = "",
+                  notice: str = "") -> Response:
+    """The list of `what` (contacts, groups, deadlines, meetings), with a message."""
     registry = ctx.state.runner.registry()
     horizon = ctx.today + dt.timedelta(days=366)
 
@@ -217,4 +240,5 @@ def registry_lists(ctx: Ctx) -> Response:
         items = [(d, next_of(d)) for d in registry.budget_deadlines.values()]
     else:
         items = [(m, next_of(m)) for m in registry.meetings.values()]
-    return ctx.render("lists.html", what=what, items=items, contacts=registry.contacts)
+    return ctx.render("lists.html", status, what=what, items=items,
+                      contacts=registry.contacts, error=error, notice=notice)
