@@ -42,11 +42,14 @@ def bundled_path(*parts: str) -> Path:
     """A file shipped with the package: in a wheel under scheduler/_data or _templates, in a
     checkout at the top of the tree (where the default config.toml points).
 
-    `parts` is "data" or "templates" then the path inside it, e.g. ("data", "chiang-mai.toml");
-    the file is not checked to exist. Raises KeyError for another first part."""
+    `parts` is "data", "templates" (the emails') or "web" (the web app's templates) then the
+    path inside it, e.g. ("data", "chiang-mai.toml"); the file is not checked to exist.
+    Raises KeyError for another first part."""
     here = Path(__file__).resolve().parent
-    installed = {"data": here / "_data", "templates": here / "_templates"}
-    checkout = {"data": here.parent / "data", "templates": here.parent / "templates" / "email"}
+    installed = {"data": here / "_data", "templates": here / "_templates",
+                 "web": here / "_web_templates"}
+    checkout = {"data": here.parent / "data", "templates": here.parent / "templates" / "email",
+                "web": here.parent / "templates" / "web"}
     head, *rest = parts
     base = installed[head] if installed[head].is_dir() else checkout[head]
     return base.joinpath(*rest)
@@ -115,6 +118,24 @@ class OfficeSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """`[web]`: the web app's public address (empty: none, no links in emails) and the name of
+    the environment variable that holds its signing key (SPEC "The office web app")."""
+
+    base_url: str = ""
+    secret_env: str = "SISTERCITY_WEB_SECRET"
+
+    def secret(self) -> str | None:
+        """The signing key from the environment (None when unset or empty); never stored."""
+        return os.environ.get(self.secret_env) or None
+
+    @property
+    def secure(self) -> bool:
+        """Whether the app is served over https (its session cookie is then `Secure`)."""
+        return self.base_url.lower().startswith("https://")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything config.toml says, checked, with paths made absolute."""
 
@@ -131,6 +152,7 @@ class Settings:
     extra_working_days: tuple[dt.date, ...] = ()
     job_timeout_seconds: float = 600.0  # a job run past this is stopped (SPEC "Delivery")
     office: OfficeSettings = field(default_factory=OfficeSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def label(self) -> str:
@@ -211,7 +233,7 @@ def _resolve_db_url(base: Path, url: str) -> str:
 
 def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) -> Settings:
     p = Problems(label)
-    known = {"database", "data", "email", "smtp", "scheduler", "schedule", "jobs", "office"}
+    known = {"database", "data", "email", "smtp", "scheduler", "schedule", "jobs", "office", "web"}
     for key in table:
         if key not in known:
             p.add(key, "unknown section")
@@ -267,6 +289,7 @@ def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) 
 
     schedule = _parse_schedule(p, table.get("schedule"))
     jobs = _parse_jobs(p, table.get("jobs"))
+    web = _parse_web(p, table.get("web"))
 
     p.raise_if_any(ConfigError)
     return Settings(
@@ -277,6 +300,7 @@ def _parse(table: dict[str, Any], *, label: str, base: Path, path: Path | None) 
         extra_working_days=open_days,
         job_timeout_seconds=job_timeout,
         office=office,
+        web=web,
     )
 
 
@@ -440,3 +464,16 @@ def _parse_jobs(p: Problems, raw: Any) -> JobSettings:
     for section in (jobs, ann, bud, dor, mee):
         section.done()
     return result
+
+
+def _parse_web(p: Problems, raw: Any) -> WebSettings:
+    """`[web]`: base_url empty or an http(s) URL; secret_env a variable name."""
+    s = Fields(p, "web", raw)
+    base_url = s.text("base_url", "").rstrip("/")
+    if base_url and not base_url.lower().startswith(("http://", "https://")):
+        p.add("web.base_url", f"expected an http:// or https:// URL, got {show(base_url)}")
+    secret_env = s.text("secret_env", WebSettings.secret_env)
+    if not secret_env.replace("_", "").isalnum():
+        p.add("web.secret_env", f"expected an environment variable name, got {show(secret_env)}")
+    s.done()
+    return WebSettings(base_url=base_url, secret_env=secret_env)

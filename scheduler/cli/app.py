@@ -7,6 +7,7 @@ into exit status 2, and registers the commands, which live one concern per modul
 - scheduler.cli.agenda, scheduler.cli.sheets, scheduler.cli.daemon: agenda; template, import,
   export; daemon
 - scheduler.cli.calendar: meeting cancel, calendar
+- scheduler.cli.user, scheduler.cli.web: user add, list, remove; web
 
 Each command only parses, calls an operation of scheduler.services (or the sheets/daemon
 packages) and prints. Heavy imports happen inside the commands so that `sistercity --help`
@@ -24,7 +25,7 @@ from typing import Any
 import click
 
 from scheduler import logs
-from scheduler.cli import agenda, calendar, daemon, outbox, registry, runs, sheets
+from scheduler.cli import agenda, calendar, daemon, outbox, registry, runs, sheets, user, web
 from scheduler.cli.common import Context
 
 
@@ -63,7 +64,7 @@ def cli(ctx: click.Context, config: str | None, verbose: int) -> None:
 
 
 for _command in (*registry.COMMANDS, *runs.COMMANDS, *outbox.COMMANDS, agenda.agenda,
-                 daemon.daemon, *calendar.COMMANDS):
+                 daemon.daemon, *calendar.COMMANDS, *user.COMMANDS, *web.COMMANDS):
     cli.add_command(_command)
 sheets.register_sheets(cli)
 

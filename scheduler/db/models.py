@@ -261,3 +261,17 @@ class LeaseRow(Base):
     holder: Mapped[str | None] = mapped_column(String(64), nullable=True)
     term: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AccountRow(Base):
+    """A staff account of the web app (SPEC "The office web app"): its email (the login and
+    the audit log's `who`), name, role (admin | staff | viewer), language (th | en), and the
+    argon2id hash of its password (never the password)."""
+
+    __tablename__ = "accounts"
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(10))
+    language: Mapped[str] = mapped_column(String(5))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

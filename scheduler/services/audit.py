@@ -33,6 +33,8 @@ class AuditAction(StrEnum):
     END_RELATION = "end-relation"
     CANCEL_MEETING = "cancel-meeting"
     IMPORT = "import"
+    ADD_ACCOUNT = "add-account"
+    REMOVE_ACCOUNT = "remove-account"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,217 @@
+"""What every page of the web app shares: the app's state (settings, database, session codec,
+clock), the request context `Ctx`, the guard that every endpoint goes through, and rendering.
+
+The guard (`page`) runs for every request: it reads the signed session cookie (a signed-out
+session with a CSRF token is started when there is none), loads the account anew (so a removed
+account or a changed role takes effect at once), checks the CSRF token of every POST (403 page,
+nothing changed, no redirect), then the role (a GET of a signed-out visitor goes to the sign-in
+page; anything else short of the role gets 403). Page functions are plain functions run in the
+thread pool, since the service layer is synchronous.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from scheduler.config import Settings, bundled_path
+from scheduler.dates.thaidate import format_date, format_datetime
+from scheduler.db.database import Database
+from scheduler.registry.domain import AgreementKind
+from scheduler.services.audit import Actor
+from scheduler.services.runs import Runner
+from scheduler.services.users import Account, Role, get_user
+from scheduler.web.i18n import pick_language, text
+from scheduler.web.session import COOKIE, LoginLimiter, Session, SessionCodec
+
+RANK = {Role.VIEWER: 0, Role.STAFF: 1, Role.ADMIN: 2}
+
+# Every response: no framing, no sniffing, no referrer to other sites; no script at all; the
+# email preview iframe is sandboxed and may use the email's inline styles.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; form-action 'self'; frame-src 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass
+class WebState:
+    """The app's parts, made once by create_app: settings, database, the session codec and
+    sign-in limiter, the clock (aware UTC), the job runner, uploads waiting for their
+    confirmation, and the templates."""
+
+    settings: Settings
+    db: Database
+    codec: SessionCodec
+    clock: Callable[[], dt.datetime]
+    runner: Runner
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    uploads: dict[str, Any] = field(default_factory=dict)  # import token → upload, to confirm
+    templates: Environment = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.templates = Environment(
+            loader=FileSystemLoader(str(bundled_path("web"))),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+        )
+
+
+@dataclass
+class Ctx:
+    """One request as a page sees it: the request, its session and account (None when signed
+    out), its form (POST), when it came (aware UTC), and the session to send back when it
+    changed."""
+
+    state: WebState
+    request: Request
+    session: Session
+    user: Account | None
+    now: dt.datetime
+    form: FormData | None = None
+    send_session: bool = False
+
+    @property
+    def lang(self) -> str:
+        """The page language: the account's, else the one picked while signed out."""
+        return self.user.language if self.user else (self.session.lang or "en")
+
+    @property
+    def today(self) -> dt.date:
+        """Today in scheduler.timezone."""
+        return self.now.astimezone(self.state.settings.tz).date()
+
+    @property
+    def actor(self) -> Actor:
+        """Who changes something: the signed-in account's email, for the audit log."""
+        assert self.user is not None
+        return Actor(self.user.email, self.now)
+
+    @property
+    def may_change(self) -> bool:
+        """Whether the account may change anything (forms are shown only then)."""
+        return self.user is not None and self.user.role.may_change
+
+    def field(self, name: str) -> str:
+        """A text field of the POSTed form, stripped ("" when absent or a file)."""
+        value = self.form.get(name) if self.form is not None else None
+        return value.strip() if isinstance(value, str) else ""
+
+    def t(self, key: str) -> str:
+        """The word for `key` in the page language."""
+        return text(self.lang, key)
+
+    def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        """The page `template` (templates/web) with `values`, the context and helpers."""
+        lang = self.lang
+
+        def date(d: dt.date | None) -> str:
+            return format_date(d, lang) if d else "-"
+
+        def when(d: dt.datetime | None) -> str:
+            tz = self.state.settings.tz
+            return format_datetime(d.astimezone(tz).replace(tzinfo=None), lang) if d else "-"
+
+        def kind(value: str) -> str:
+            try:
+                return AgreementKind(value).name_in(lang)
+            except ValueError:
+                return value
+
+        html = self.state.templates.get_template(template).render(
+            t=self.t, lang=lang, user=self.user, csrf=self.session.csrf, date=date, when=when,
+            kind=kind,
+            may_change=self.may_change, is_admin=self.user is not None
+            and self.user.role is Role.ADMIN, path=self.request.url.path, **values)
+        return HTMLResponse(html, status_code=status)
+
+    def refuse(self, status: int, title_key: str, text_key: str) -> HTMLResponse:
+        """An error page (403, 404, 429…) that changes nothing."""
+        return self.render("error.html", status, title=self.t(title_key),
+                           message=self.t(text_key))
+
+    def redirect(self, url: str) -> RedirectResponse:
+        """After a successful POST: see the result with a GET (303)."""
+        return RedirectResponse(url, status_code=303)
+
+
+PageFn = Callable[[Ctx], Response]
+
+
+def page(role: Role | None) -> Callable[[PageFn], Callable[[Request], Awaitable[Response]]]:
+    """The guard around a page function: session, CSRF on POST, then `role` (None: open to
+    everyone, e.g. the sign-in page). See the module's docstring."""
+
+    def wrap(fn: PageFn) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            state: WebState = request.app.state.web
+            ctx = await run_in_threadpool(_context, state, request)
+            if request.method == "POST":
+                ctx.form = await request.form(max_files=1, max_fields=200)
+                token = ctx.form.get("csrf")
+                if not ctx.session.csrf_ok(token if isinstance(token, str) else None):
+                    return _finish(ctx, ctx.refuse(403, "forbidden", "csrf_text"))
+            refusal = _check_role(ctx, role)
+            if refusal is not None:
+                return _finish(ctx, refusal)
+            return _finish(ctx, await run_in_threadpool(fn, ctx))
+
+        endpoint.__name__ = fn.__name__
+        endpoint.__doc__ = fn.__doc__
+        return endpoint
+
+    return wrap
+
+
+def _context(state: WebState, request: Request) -> Ctx:
+    now = state.clock()
+    session = state.codec.load(request.cookies.get(COOKIE), now)
+    send = session is None
+    if session is None:
+        session = Session.fresh(now, pick_language(request.headers.get("accept-language")))
+    user = get_user(state.db, session.email) if session.email else None
+    if session.email and user is None:  # the account was removed: signed out
+        session, send = Session.fresh(now, session.lang), True
+    return Ctx(state, request, session, user, now, send_session=send)
+
+
+def _check_role(ctx: Ctx, role: Role | None) -> Response | None:
+    if role is None:
+        return None
+    if ctx.user is None:
+        if ctx.request.method == "GET":
+            return ctx.redirect("/")
+        return ctx.refuse(403, "forbidden", "forbidden_text")
+    if RANK[ctx.user.role] < RANK[role]:
+        return ctx.refuse(403, "forbidden", "forbidden_text")
+    return None
+
+
+def _finish(ctx: Ctx, response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if ctx.send_session:
+        response.headers.append("set-cookie", ctx.state.codec.header(ctx.session))
+    return response
+
+
+def problem_text(ctx: Ctx, message: str, labels: Mapping[str, str]) -> str:
+    """A service's UserError message for a form: a leading CLI option or field name
+    ("--date: …", "expires_on: …") replaced by the label of the form field it came from."""
+    head, sep, rest = message.partition(": ")
+    if sep and head in labels:
+        return f"{ctx.t(labels[head])}: {rest}"
+    return message
