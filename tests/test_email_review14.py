@@ -4,9 +4,15 @@ cancellation subjects, no stray space before the Thai "how to act" line."""
 
 from __future__ import annotations
 
+import itertools
 from email.message import EmailMessage
+from pathlib import Path
 
+import pytest
 from conftest import Project, body_text
+from test_audiences import BUNDLED, parts, preview, sistercity, write_config
+
+from scheduler.mail import render
 
 PEOPLE = """
 [[contact]]
@@ -122,3 +128,49 @@ def test_thai_meeting_emails_give_the_thai_location(project: Project) -> None:
     thai = flat(body_text(cancelled["th-lead@example.org"]))
     assert "ณ ศาลากลางจังหวัด โปรดลบออกจากปฏิทิน" in thai and "Provincial Hall" not in thai
     assert "at Provincial Hall is cancelled" in flat(body_text(cancelled["en-lead@example.org"]))
+
+
+def test_a_cancellation_subject_names_the_meeting_and_its_time_only(project: Project) -> None:
+    setup(project, meeting())
+    run(project, "meeting-agendas", "2017-11-01")
+    setup(project, meeting("cancelled = true"))
+    cancelled = run(project, "meeting-agendas", "2017-11-02")
+    assert str(cancelled["en-lead@example.org"]["Subject"]) == \
+        "Cancelled: Yearly review, 15 Nov 2017 09:30"
+    assert str(cancelled["th-lead@example.org"]["Subject"]) == \
+        "ยกเลิก: ประชุมทบทวนประจำปี 15 พ.ย. 2560 09:30 น."
+
+
+def test_every_email_ends_with_the_signature_and_has_no_stray_space(project: Project) -> None:
+    """The office's name, email and phone end every part (SPEC "Signature"); the Thai "how to
+    act" line starts its line, also after a shared rendering's "also sent to" line."""
+    setup(project, meeting())
+    project.write_config(data={"files": [str(project.root / "data.toml")]},
+                         office={"name": "Intl Desk", "email": "desk@example.org",
+                                 "phone": "+66 53 111 222"})
+    sent = run(project, "meeting-agendas", "2017-11-01")
+    assert set(sent) == {"th-lead@example.org", "en-lead@example.org"}
+    for address, msg in sent.items():
+        text = body_text(msg).replace("\r\n", "\n").rstrip()
+        assert text.endswith("+66 53 111 222"), (address, text[-200:])
+        html = html_of(msg)
+        assert "desk@example.org" in html.split("sistercity")[-1], address
+
+
+def test_no_stray_space_after_a_shared_renderings_also_sent_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several Thai leads share one rendering of the budget deadlines; each reader's "also sent
+    to" line is put in afterwards, and the Thai "how to act" line still starts its line. The
+    shared rendering's slots are random; here they end in a Latin letter, as 6 in 16 do."""
+    made = itertools.count()
+    monkeypatch.setattr(render, "_name_slot", lambda: f"sistercity-reader-{next(made)}f")
+    monkeypatch.chdir(tmp_path)
+    config = write_config(tmp_path, BUNDLED)
+    sistercity(config, "init")
+    emails = preview(config, "budget-deadlines", "2017-11-01", tmp_path / "out")
+    thai = [parts(msg)[0] for msg in emails.values() if parts(msg)[0].startswith("เรียน")]
+    assert len(thai) >= 4
+    for text in thai:
+        assert "ผู้ได้รับแจ้งเรื่องนี้ด้วย" in text
+        assert "\nหากต้องการแจ้งผลการดำเนินการ" in text and " หากต้องการ" not in text
