@@ -47,6 +47,7 @@ def occurrence_view(
         "title": fill_title(deadline.title, day),
         "title_th": fill_title(deadline.title_th or deadline.title, day),
         "notes": deadline.notes,
+        "notes_th": deadline.notes_th or deadline.notes,
         "date": day,
         "fiscal_year": fy,
         "groups": [g.name for g in listed_groups],

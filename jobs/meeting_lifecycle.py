@@ -140,6 +140,11 @@ def change_view(before: SentOccurrence, now: Occurrence, sequence: int) -> dict[
         "old_starts_at": before.starts_at, "new_starts_at": now.starts_at,
         "old_ends_at": before.ends_at, "new_ends_at": now.ends_at,
         "old_location": before.location, "new_location": now.meeting.location,
+        # Only the English location of what was sent is kept: its Thai twin is the meeting's
+        # when that location is still the meeting's (SPEC "Every free text ... a `_th` twin").
+        "old_location_th": (now.meeting.location_th or before.location
+                            if before.location == now.meeting.location else before.location),
+        "new_location_th": now.meeting.location_th or now.meeting.location,
         "day": before.starts_at.date() != now.starts_at.date(),
         "start": before.starts_at != now.starts_at,
         "end": before.ends_at != now.ends_at,

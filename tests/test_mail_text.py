@@ -263,3 +263,41 @@ def test_wrap_property(parts: list[str], width: int, indent: int) -> None:
     for line in lines:
         assert line == line.rstrip()
         assert not line.strip(" ").startswith(NBSP) and not line.endswith(NBSP)
+
+
+def test_thai_lines_are_filled_greedily() -> None:
+    """Issue 14 review: a word that fits whole on the next line is not broken again there."""
+    footer = ("อีเมลฉบับนี้ส่งโดยอัตโนมัติจากระบบ sistercity การตอบรับนัดหมายในปฏิทินจะส่งถึง"
+              "ผู้จัดการประชุม การตอบกลับอีเมลนี้จะส่งถึงงานวิเทศสัมพันธ์ สำนักงานจังหวัดเชียงใหม่")
+    assert wrap(footer, 76).split("\n")[-1] == (
+        "การตอบกลับอีเมลนี้จะส่งถึงงานวิเทศสัมพันธ์ สำนักงานจังหวัดเชียงใหม่")
+    text = ("ในโอกาสนี้ โปรดพิจารณาส่งสารแสดงความยินดี จัดการเยือน หรือจัดกิจกรรมร่วมกับเมืองพี่"
+            "เมืองน้อง โดยประสานงานผ่านช่องทางที่ระบุไว้ข้างต้น")
+    assert wrap(text, 76).split("\n")[-1] == "โดยประสานงานผ่านช่องทางที่ระบุไว้ข้างต้น"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["", " "]), st.one_of(thai_words, other_words)),
+                min_size=1, max_size=60),
+       st.integers(min_value=10, max_value=78), st.integers(min_value=0, max_value=8))
+def test_wrap_is_greedy(parts: list[tuple[str, str]], width: int, indent: int) -> None:
+    """No line could have taken the next line's first word or Thai segment; every line fits
+    but an unbreakable run."""
+    text = "".join(gap + word for gap, word in parts).strip(" ")
+    lines = wrap(text, width, indent).split("\n")
+    at = 0
+    for number, line in enumerate(lines):
+        content = line[indent:] if number else line
+        assert text.startswith(content, at), (text, lines)
+        at += len(content)
+        if columns(line) > width:
+            assert " " not in content and not breaks(content)
+        if number == len(lines) - 1:
+            assert at == len(text)
+            break
+        gap = " " if text[at] == " " else ""
+        at += len(gap)
+        word = text[at:].split(" ")[0]
+        offsets = breaks(word)
+        head = word[: offsets[0]] if offsets else word
+        assert columns(line + gap + head) > width, (line, gap, head, width)

@@ -135,6 +135,7 @@ class PlannedColumns:
 class BudgetDeadlineRow(PlannedColumns, Base):
     __tablename__ = "budget_deadlines"
     notes: Mapped[str] = mapped_column(Text, default="")
+    notes_th: Mapped[str] = mapped_column(Text, default="", server_default="")
 
 
 class MeetingRow(PlannedColumns, Base):

@@ -366,7 +366,10 @@ class Renderer:
             key = (job, lang, recipient.roles, share_key)
             shared = self._shared.get(key)
             if shared is None:
-                slot, also = _name_slot(), _name_slot()
+                # The "also sent to" slot sits right before Thai text ("หากต้องการ…"): in
+                # <…>, which space_scripts leaves alone, so no space is put after it to
+                # outlive the slot (issue 14 review, fault 4).
+                slot, also = _name_slot(), f"<{_name_slot()}>"
                 anonymous = Recipient("", slot, lang, recipient.roles)
                 subject, text, html, rows = self._bodies(
                     job, lang, anonymous,

@@ -278,6 +278,8 @@ class _Lines:
             fitting = [at for at in offsets if columns(word[:at]) <= self.room(gap)]
             if not fitting and not self.empty:
                 self.newline()
+                if width <= self.room(gap):  # greedy: the whole rest on the new line
+                    break
                 continue
             at = fitting[-1] if fitting else offsets[0]
             self.put(gap, word[:at], columns(word[:at]))
@@ -286,11 +288,10 @@ class _Lines:
             offsets = tuple(o - at for o in offsets if o > at)
             width = columns(word)
             if width <= self.room(gap):
-                self.put(gap, word, width)
-                return
-        if not self.empty:
+                break
+        if not self.empty and width > self.room(gap):
             self.newline()
-        self.put(gap, word, width)  # an unbreakable run: it may be longer than the line
+        self.put(gap, word, width)  # an unbreakable run may be longer than the line
 
 
 _SPACES = re.compile(r"([ \t]+)")

@@ -437,6 +437,7 @@ def _read_deadline(rec: Record) -> tuple[BudgetDeadline, frozenset[str]]:
         **_scheduled(rec, "due_on", single_is_date=True),
         working_groups=rec.texts("working_groups"),
         notes=rec.text("notes"),
+        notes_th=rec.text("notes_th"),
     )
     return deadline, _done(rec)
 

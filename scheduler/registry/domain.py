@@ -254,6 +254,7 @@ class BudgetDeadline(Planned):
     title_th: str = ""
     working_groups: tuple[str, ...] = ()  # empty: every group
     notes: str = ""
+    notes_th: str = ""
 
 
 @dataclass(frozen=True)

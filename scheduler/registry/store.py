@@ -195,7 +195,7 @@ def _scheduled_values(item: domain.BudgetDeadline | domain.Meeting) -> dict[str,
 
 
 def _deadline_values(d: domain.BudgetDeadline) -> dict[str, Any]:
-    return {**_scheduled_values(d), "notes": d.notes}
+    return {**_scheduled_values(d), "notes": d.notes, "notes_th": d.notes_th}
 
 
 def _meeting_values(m: domain.Meeting) -> dict[str, Any]:
@@ -435,7 +435,8 @@ def load_registry(session: Session) -> domain.Registry:
             end_reason_th=reason_th or "",
         )
     deadlines = {
-        r.id: domain.BudgetDeadline(**_scheduled_fields(r), notes=r.notes)
+        r.id: domain.BudgetDeadline(**_scheduled_fields(r), notes=r.notes,
+                                             notes_th=r.notes_th)
         for r in session.scalars(select(BudgetDeadlineRow))
     }
     meetings = {
