@@ -174,3 +174,16 @@ def test_no_stray_space_after_a_shared_renderings_also_sent_to(
     for text in thai:
         assert "ผู้ได้รับแจ้งเรื่องนี้ด้วย" in text
         assert "\nหากต้องการแจ้งผลการดำเนินการ" in text and " หากต้องการ" not in text
+
+
+def test_without_a_phone_the_emails_do_not_point_to_one(tmp_path: Path) -> None:
+    """With no `office.phone`, the line on how to act names the office's email only: it never
+    sends the reader to a phone number that the signature below does not give."""
+    config = write_config(tmp_path, BUNDLED, email="intl@example.org")
+    sent = preview(config, "dormant-partners", "2017-11-01", tmp_path / "out")
+    assert sent
+    for msg in sent.values():
+        text, html = parts(msg)
+        for part in (text, html):
+            assert "โทรศัพท์" not in part and "phone" not in part.lower(), msg["To"]
+        assert "intl@example.org" in text
