@@ -289,7 +289,35 @@ def test_edit_a_meeting_in_thai_and_refusals_name_the_field(web: WebEnv) -> None
                     "WHERE id = 'summary'") == [
         ("2018-11-15 13:30:00.000000", "FREQ=YEARLY", "Room 2", "ห้อง 2")]
     listed = client.get("/meetings").text
-    assert "13:30" in listed and "ห้อง 2" in listed
+    assert "13:30" in listed and "ห้อง 2" in listed and "ทุกปี" in listed
+
+
+def test_a_meeting_edit_keeps_its_cancelled_occurrence(web: WebEnv) -> None:
+    client, token = staff(web)
+    assert client.post("/meetings/summary/cancel", data={
+        "csrf": token, "occurrence": "2026-11-15"}).status_code == 303
+    base = {"csrf": token, "title": "Summary", "start_date": "2018-11-15",
+            "start_time": "10:00", "duration_minutes": "90", "location": "Provincial Hall"}
+    before = snapshot(web)
+    moved = client.post("/meetings/summary/edit", data={**base, "start_date": "2018-11-16"})
+    assert moved.status_code == 400
+    assert ("Date: an occurrence moved or cancelled on its own would be lost: the meeting has "
+            "no occurrence on 2026-11-15") in said(moved)
+    assert snapshot(web) == before
+    done = client.post("/meetings/summary/edit", data=base)
+    assert done.status_code == 303
+    [(dtstart, duration, invite, changes)] = web.rows(
+        "SELECT dtstart, duration_minutes, invite_consulates, changes FROM meetings "
+        "WHERE id = 'summary'")
+    assert (dtstart, duration, invite) == ("2018-11-15 10:00:00.000000", 90, 0)
+    assert [(c["occurrence"], c["cancelled"]) for c in json.loads(str(changes))] == [
+        ("2026-11-15", True)]
+    assert "cancelled: 15 Nov 2026" in client.get("/meetings").text
+    [(details,)] = web.rows("SELECT details FROM audit WHERE action = 'edit-meeting'")
+    assert json.loads(str(details))["after"] == {
+        "title": "Summary", "title_th": "", "dtstart": "2018-11-15T10:00:00",
+        "duration_minutes": 90,
+        "invite_consulates": False}
 
 
 def test_the_service_checks_as_a_dataset_file_and_writes_all_or_nothing(

@@ -96,7 +96,8 @@ def registry_page(ctx: Ctx, what: str, status: int = 200, *, error: str = "",
         items = [(m, next_of(m)) for m in registry.meetings.values()]
     return ctx.render("lists.html", status, what=what, items=items,
                       contacts=registry.contacts, groups=registry.working_groups,
-                      error=error, notice=notice, role_name=lambda r: role_name(ctx, r))
+                      error=error, notice=notice, role_name=lambda r: role_name(ctx, r),
+                      rule_words=lambda rule: _word(ctx, "rr_", rule))
 
 
 @page(Role.STAFF)
@@ -174,6 +175,8 @@ def _submit(ctx: Ctx, what: str, ident: str | None) -> Response:
         fields = MEETING_FIELD if what == "meetings" else FORM_FIELD
         problems = {}
         for key, text in exc.problems:
+            if key.startswith("change["):  # a stored moved/cancelled occurrence left behind
+                key, text = "start_date", f"{ctx.t('kept_change')}: {text}"
             problems.setdefault(fields.get(key, key), text)
     except UserError as exc:  # the record is gone (removed meanwhile)
         problems = {"": exc.message}
@@ -203,13 +206,17 @@ def _form_page(ctx: Ctx, form: Form, status: int = 200) -> Response:
 def role_name(ctx: Ctx, role: str) -> str:
     """A contact's role in the page language ("lead" → "Group lead"); the value itself for a
     role without a word yet."""
-    word = ctx.t(f"crole_{role}")
-    return role if word == f"crole_{role}" else word
+    return _word(ctx, "crole_", role)
+
+
+def _word(ctx: Ctx, prefix: str, value: str) -> str:
+    """The word for `prefix + value` in the page language, else `value` itself."""
+    word = ctx.t(prefix + value)
+    return value if word == prefix + value else word
 
 
 def _label(ctx: Ctx, field: str) -> str:
-    word = ctx.t(f"f_{field}")
-    return field if word == f"f_{field}" else word
+    return _word(ctx, "f_", field)
 
 
 # -- reading each form into the service's fields
