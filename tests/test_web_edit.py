@@ -18,6 +18,7 @@ from conftest import Project
 from icalendar import Calendar
 from smtpserver import ReceivedMessage, SmtpTestServer
 from starlette.testclient import TestClient
+from test_postgres import pg_database
 from webfixtures import WebEnv, make_web, sign_in
 
 from scheduler.config import load_settings
@@ -32,6 +33,9 @@ from scheduler.services.registry_edit import (
     save_contact,
     save_group,
 )
+
+
+__all__ = ["pg_database"]  # the fixture, shared with test_postgres.py
 
 
 @pytest.fixture
@@ -352,6 +356,25 @@ def test_the_service_checks_as_a_dataset_file_and_writes_all_or_nothing(
 def _contacts(project: Project) -> list[dict[str, str]]:
     with sqlite3.connect(project.db_path) as conn:
         return [{"id": r[0]} for r in conn.execute("SELECT id FROM contacts")]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_edits_are_seen_by_the_cli_and_refusals_change_nothing(
+        project: Project, pg_database: str) -> None:
+    web = make_web(project, database={"url": pg_database})
+    client, token = staff(web)
+    fields = {"csrf": token, "name": "Japan desk", "language": "en", "role": "consulate"}
+    bad = client.post("/contacts/jp-consulate/edit", data={**fields, "email": "jp@"})
+    assert bad.status_code == 400 and 'Email: "jp@" is not an email address' in said(bad)
+    assert "jp@" not in web.project.cli("show", "osaka", "--as-of", "2026-03-02").output
+    done = client.post("/contacts/jp-consulate/edit",
+                       data={**fields, "email": "desk.jp@example.org"})
+    assert done.status_code == 303
+    shown = web.project.cli("show", "osaka", "--as-of", "2026-03-02").output
+    assert "Japan desk <desk.jp@example.org>" in shown
+    audit = client.get("/audit").text
+    assert "edit-contact" in audit and "staff@example.org" in audit
+    web.app.state.web.db.dispose()
 
 
 # -- a meeting moved on the web is sent as an update at the next run
