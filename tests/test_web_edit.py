@@ -27,13 +27,16 @@ from scheduler.registry.bootstrap import open_database
 from scheduler.services.audit import Actor, AuditAction, entries
 from scheduler.services.registry_edit import (
     ContactFields,
+    DeadlineFields,
     FormProblems,
     GroupFields,
+    MeetingFields,
+    edit_meeting,
     remove_contact,
     save_contact,
+    save_deadline,
     save_group,
 )
-
 
 __all__ = ["pg_database"]  # the fixture, shared with test_postgres.py
 
@@ -344,6 +347,22 @@ def test_the_service_checks_as_a_dataset_file_and_writes_all_or_nothing(
         remove_contact(db, "ghost", by=by)
     with pytest.raises(UserError, match='unknown working group "nowhere"'):
         save_group(db, GroupFields("nowhere", "N"), by=by, new=False)
+    with pytest.raises(FormProblems) as era:
+        save_deadline(db, DeadlineFields("plan", "Plan", dt.date(2569, 4, 13)), by=by, new=False)
+    assert era.value.problems == [
+        ("due_on", "2569-04-13 looks like a Buddhist-Era date; write 2026-04-13")]
+    with pytest.raises(FormProblems) as rule:
+        save_deadline(db, DeadlineFields("plan", "Plan", dt.date(2026, 4, 13), "FREQ=HOURLY"),
+                      by=by, new=False)
+    assert [key for key, _ in rule.value.problems] == ["rrule"]
+    with pytest.raises(FormProblems) as minutes:
+        edit_meeting(db, "summary", MeetingFields("Summary", dt.datetime(2026, 11, 15, 9), 0),
+                     by=by)
+    assert minutes.value.problems == [
+        ("duration_minutes", "expected a whole number 1–1440, got 0")]
+    with pytest.raises(UserError, match='unknown meeting "gone"'):
+        edit_meeting(db, "gone", MeetingFields("X", None, 60), by=by)
+    assert entries(db) == []  # nothing refused was written, not even to the audit log
     saved = save_group(db, GroupFields("china", "China", "จีน", "cn-lead", ("CN", "TW")), by=by,
                        new=False)
     assert saved.changes == {"countries": [["CN"], ["CN", "TW"]]}

@@ -18,7 +18,7 @@ invitees were last sent, so nothing here touches the sent state.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -187,24 +187,26 @@ def edit_meeting(db: Database, meeting: str, fields: MeetingFields, *, by: Actor
             an unknown working group, a stored change no longer on the rule's dates…).
         UserError: no meeting has that id.
     """
-    with db.read() as session:
-        row = session.get(MeetingRow, meeting)
-        if row is None:
-            raise _unknown(session, Kind.MEETING, meeting)
-        rrule, cancelled, changes = row.rrule, bool(row.cancelled), list(row.changes or ())
     table: dict[str, Any] = {
         "id": meeting, "title": fields.title, "title_th": fields.title_th,
         "duration_minutes": fields.duration_minutes, "location": fields.location,
         "location_th": fields.location_th, "working_groups": list(fields.working_groups),
-        "invite_consulates": fields.invite_consulates, "cancelled": cancelled,
-        "change": [_change_table(c) for c in changes],
+        "invite_consulates": fields.invite_consulates,
     }
-    if fields.starts_at is not None:
-        if rrule:
-            table.update(dtstart=fields.starts_at, rrule=rrule)
-        else:
+
+    def keep_stored(session: Session) -> None:
+        """What the form does not change, read in the writing transaction: the rule, the
+        cancellation and the changes of single occurrences."""
+        row = session.get(MeetingRow, meeting)
+        assert row is not None  # _save checked that it exists
+        table.update(cancelled=bool(row.cancelled),
+                     change=[_change_table(c) for c in row.changes or ()])
+        if fields.starts_at is not None and row.rrule:
+            table.update(dtstart=fields.starts_at, rrule=row.rrule)
+        elif fields.starts_at is not None:
             table["starts_at"] = fields.starts_at
-    return _save(db, Kind.MEETING, table, by=by, new=False)
+
+    return _save(db, Kind.MEETING, table, by=by, new=False, complete=keep_stored)
 
 
 def remove_contact(db: Database, contact: str, *, by: Actor) -> Saved:
@@ -249,13 +251,17 @@ _NAMES = {Kind.CONTACT: "contact", Kind.GROUP: "working group",
           Kind.DEADLINE: "budget deadline", Kind.MEETING: "meeting"}
 
 
-def _save(db: Database, kind: Kind, table: dict[str, Any], *, by: Actor,
-          new: bool) -> Saved:
+def _save(db: Database, kind: Kind, table: dict[str, Any], *, by: Actor, new: bool,
+          complete: Callable[[Session], None] | None = None) -> Saved:
+    """Check `table` (plus what `complete` adds to it from the stored record) as a dataset
+    file's, upsert it, and audit what changed, in one transaction."""
     ident = str(table["id"])
     with db.write(lock="registry") as session:
         exists = bool(ident) and session.get(_MODELS[kind], ident) is not None
         if not new and not exists:
             raise _unknown(session, kind, ident)
+        if complete is not None:
+            complete(session)
         batch = _read(session, kind, table)
         if new and exists:
             raise FormProblems([("id", f'a {_NAMES[kind]} "{ident}" exists already')])
@@ -265,9 +271,10 @@ def _save(db: Database, kind: Kind, table: dict[str, Any], *, by: Actor,
         after = _stored(session, kind, ident)
         changes = {k: [before.get(k), v] for k, v in after.items() if before.get(k) != v}
         if changes:
-            record(session, by, _ACTIONS[(kind, new)], ident,
-                   {"before": {k: b for k, (b, _) in changes.items()},
-                    "after": {k: a for k, (_, a) in changes.items()}})
+            after_only = {"after": {k: a for k, (_, a) in changes.items()}}
+            details = after_only if new else {
+                "before": {k: b for k, (b, _) in changes.items()}, **after_only}
+            record(session, by, _ACTIONS[(kind, new)], ident, details)
     return Saved(kind, ident, new, changes)
 
 
