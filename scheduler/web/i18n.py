@@ -95,6 +95,7 @@ EN: dict[str, str] = {
     "repeats": "Repeats", "rr_FREQ=YEARLY": "every year", "rr_FREQ=MONTHLY": "every month",
     "rr_FREQ=WEEKLY": "every week",
     "kept_change": "an occurrence moved or cancelled on its own would be lost",
+    "was_on": "it was on",
     "countries_hint": "ISO country codes separated by commas, e.g. JP, KR",
     "title_hint": "{fiscal_year} and {next_fiscal_year} become the Buddhist-Era fiscal year",
     "rrule_hint": "empty: once, on the due date; FREQ=YEARLY: every year from it "
@@ -196,6 +197,7 @@ TH: dict[str, str] = {
     "repeats": "ทำซ้ำ", "rr_FREQ=YEARLY": "ทุกปี", "rr_FREQ=MONTHLY": "ทุกเดือน",
     "rr_FREQ=WEEKLY": "ทุกสัปดาห์",
     "kept_change": "ครั้งที่ย้ายหรือยกเลิกไว้เฉพาะครั้งจะสูญหาย",
+    "was_on": "ผ่านไปแล้วเมื่อ",
     "countries_hint": "รหัสประเทศ ISO คั่นด้วยจุลภาค เช่น JP, KR",
     "title_hint": "{fiscal_year} และ {next_fiscal_year} จะแทนด้วยปีงบประมาณ (พ.ศ.)",
     "rrule_hint": "เว้นว่าง: ครั้งเดียวในวันครบกำหนด; FREQ=YEARLY: ทุกปีนับจากวันนั้น",
