@@ -35,6 +35,15 @@ class AuditAction(StrEnum):
     IMPORT = "import"
     ADD_ACCOUNT = "add-account"
     REMOVE_ACCOUNT = "remove-account"
+    # --- registry editing (scheduler.services.registry_edit) ---
+    ADD_CONTACT = "add-contact"
+    EDIT_CONTACT = "edit-contact"
+    REMOVE_CONTACT = "remove-contact"
+    ADD_GROUP = "add-group"
+    EDIT_GROUP = "edit-group"
+    ADD_DEADLINE = "add-deadline"
+    EDIT_DEADLINE = "edit-deadline"
+    EDIT_MEETING = "edit-meeting"
 
 
 @dataclass(frozen=True)

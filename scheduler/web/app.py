@@ -20,6 +20,7 @@ from scheduler.config import Settings, bundled_path
 from scheduler.db.database import Database
 from scheduler.services.runs import Runner
 from scheduler.web import pages_auth as auth
+from scheduler.web import pages_lists as lists
 from scheduler.web import pages_office as office
 from scheduler.web import pages_registry as reg
 from scheduler.web.core import SECURITY_HEADERS, WebState
@@ -56,11 +57,6 @@ ROUTES = [
     Route("/partners/{partner}/{kind:str}/{ref}/remove", reg.remove, methods=["POST"]),
     Route("/partners/{partner}/agreement/{ref}", reg.correct, methods=["POST"]),
     Route("/partners/{partner}/end", reg.end, methods=["POST"]),
-    Route("/contacts", reg.registry_lists, methods=["GET"]),
-    Route("/groups", reg.registry_lists, methods=["GET"]),
-    Route("/deadlines", reg.registry_lists, methods=["GET"]),
-    Route("/meetings", reg.registry_lists, methods=["GET"]),
-    Route("/meetings/{meeting}/cancel", reg.cancel, methods=["POST"]),
     Route("/outbox", office.outbox, methods=["GET"]),
     Route("/outbox/retry", office.retry, methods=["POST"]),
     Route("/outbox/{id}", office.message, methods=["GET"]),
@@ -74,6 +70,20 @@ ROUTES = [
     Route("/accounts", auth.accounts, methods=["GET"]),
     Route("/accounts", auth.add_account, methods=["POST"]),
     Route("/accounts/remove", auth.remove_account, methods=["POST"]),
+    # --- registry lists and their forms (issue 16: contacts, groups, deadlines, meetings) ---
+    Route("/contacts", lists.registry_lists, methods=["GET"]),
+    Route("/groups", lists.registry_lists, methods=["GET"]),
+    Route("/deadlines", lists.registry_lists, methods=["GET"]),
+    Route("/meetings", lists.registry_lists, methods=["GET"]),
+    Route("/meetings/{meeting}/cancel", lists.cancel, methods=["POST"]),
+    Route("/contacts/add", lists.add_form, methods=["GET", "POST"]),
+    Route("/groups/add", lists.add_form, methods=["GET", "POST"]),
+    Route("/deadlines/add", lists.add_form, methods=["GET", "POST"]),
+    Route("/contacts/{ident}/edit", lists.edit_form, methods=["GET", "POST"]),
+    Route("/groups/{ident}/edit", lists.edit_form, methods=["GET", "POST"]),
+    Route("/deadlines/{ident}/edit", lists.edit_form, methods=["GET", "POST"]),
+    Route("/meetings/{ident}/edit", lists.edit_form, methods=["GET", "POST"]),
+    Route("/contacts/{ident}/remove", lists.remove, methods=["POST"]),
 ]
 
 

@@ -1,6 +1,6 @@
 """Registry pages: the dashboard, partners and one partner with its forms (record an activity,
-correct or remove an agreement, remove an activity, end the relation), and read-only lists of
-contacts, working groups, budget deadlines and meetings.
+correct or remove an agreement, remove an activity, end the relation). The lists of contacts,
+working groups, budget deadlines and meetings and their forms are in pages_lists.
 
 Every change goes through scheduler.services.partners, audited as the signed-in account. Bad
 input shows the partner page again with status 400 and a message naming the field; nothing is
@@ -16,9 +16,7 @@ from starlette.responses import Response
 
 from scheduler.dates.thaidate import parse_date
 from scheduler.errors import UserError
-from scheduler.planning import occurrences
 from scheduler.registry.domain import AgreementKind
-from scheduler.services.meetings import cancel_meeting
 from scheduler.services.partners import (
     AgreementCorrection,
     RecordKind,
@@ -192,53 +190,3 @@ def end(ctx: Ctx) -> Response:
         return "ended"
 
     return _change(ctx, act)
-
-
-@page(Role.STAFF)
-def cancel(ctx: Ctx) -> Response:
-    """POST: cancel a meeting, or only the occurrence on the date given (SPEC `meeting
-    cancel`, through scheduler.services.meetings): everyone invited gets a cancellation at
-    the next meeting-agendas run."""
-    meeting = ctx.request.path_params["meeting"]
-    try:
-        day = read_date(ctx, "occurrence", required=False)
-        cancel_meeting(ctx.state.db, meeting, occurrence=day, by=ctx.actor)
-    except FieldError as exc:
-        return registry_page(ctx, "meetings", 400, error=f"{ctx.t(exc.label)}: {exc.reason}")
-    except UserError as exc:
-        return registry_page(ctx, "meetings", 400, error=exc.message)
-    return ctx.redirect("/meetings?done=cancelled")
-
-
-@page(Role.VIEWER)
-def registry_lists(ctx: Ctx) -> Response:
-    """Read-only lists of contacts, working groups, budget deadlines or meetings (which one:
-    the path), with the next occurrence of each deadline and meeting."""
-    notice = ctx.t("cancelled") if ctx.request.query_params.get("done") == "cancelled" else ""
-    return registry_page(ctx, ctx.request.url.path.strip("/"), notice=notice)
-
-
-def registry_page(ctx: Ctx, what: str, status: int = 200, *, error: str = "",
-                  notice: str = "") -> Response:
-    """The list of `what` (contacts, groups, deadlines, meetings), with a message."""
-    registry = ctx.state.runner.registry()
-    horizon = ctx.today + dt.timedelta(days=366)
-
-    def next_of(item: Any) -> dt.datetime | None:
-        try:
-            found = occurrences(item.recurrence, ctx.today, horizon)
-        except ValueError:
-            return None
-        return found[0] if found else None
-
-    items: list[Any]
-    if what == "contacts":
-        items = list(registry.contacts.values())
-    elif what == "groups":
-        items = list(registry.working_groups.values())
-    elif what == "deadlines":
-        items = [(d, next_of(d)) for d in registry.budget_deadlines.values()]
-    else:
-        items = [(m, next_of(m)) for m in registry.meetings.values()]
-    return ctx.render("lists.html", status, what=what, items=items,
-                      contacts=registry.contacts, error=error, notice=notice)
