@@ -35,6 +35,8 @@ class AuditAction(StrEnum):
     IMPORT = "import"
     ADD_ACCOUNT = "add-account"
     REMOVE_ACCOUNT = "remove-account"
+    # --- an account's own language (issue 16 review) ---
+    SET_LANGUAGE = "set-language"
 
 
 @dataclass(frozen=True)

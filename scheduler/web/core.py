@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -25,11 +26,12 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from scheduler.config import Settings, bundled_path
 from scheduler.dates.thaidate import format_date, format_datetime
 from scheduler.db.database import Database
+from scheduler.db.models import WorkingGroupRow
 from scheduler.registry.domain import AgreementKind
 from scheduler.services.audit import Actor
 from scheduler.services.runs import Runner
 from scheduler.services.users import Account, Role, get_user
-from scheduler.web.i18n import pick_language, text
+from scheduler.web.i18n import country_name, label, language_name, pick_language, text
 from scheduler.web.session import COOKIE, LoginLimiter, Session, SessionCodec
 
 RANK = {Role.VIEWER: 0, Role.STAFF: 1, Role.ADMIN: 2}
@@ -115,7 +117,11 @@ class Ctx:
         return text(self.lang, key)
 
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
-        """The page `template` (templates/web) with `values`, the context and helpers."""
+        """The page `template` (templates/web) with `values`, the context and helpers that
+        put codes in the reader's words: `date(d)`, `when(dt)` (Buddhist Era in Thai),
+        `kind(agreement_kind)`, `group(id)` (the working group's name, name_th in Thai),
+        `country(code)` (CLDR's name, by babel), `language_name(code)` and
+        `word(prefix, code)` (i18n key `prefix_code`: job, activity, contact, action…)."""
         lang = self.lang
 
         def date(d: dt.date | None) -> str:
@@ -131,12 +137,37 @@ class Ctx:
             except ValueError:
                 return value
 
+        groups: dict[str, str] = {}
+
+        def group(group_id: str | None) -> str:
+            """A working group's name in the page language (name_th in Thai), "-" for none."""
+            if not group_id:
+                return "-"
+            if not groups:
+                with self.state.db.read() as session:
+                    for row in session.scalars(select(WorkingGroupRow)):
+                        groups[row.id] = (row.name_th or row.name) if lang == "th" else row.name
+            return groups.get(group_id, group_id)
+
         html = self.state.templates.get_template(template).render(
             t=self.t, lang=lang, user=self.user, csrf=self.session.csrf, date=date, when=when,
-            kind=kind,
+            kind=kind, group=group,
+            country=lambda code: country_name(code, lang) if code else "-",
+            language_name=lambda code: language_name(code, lang),
+            word=lambda prefix, code: label(lang, prefix, code),
             may_change=self.may_change, is_admin=self.user is not None
-            and self.user.role is Role.ADMIN, path=self.request.url.path, **values)
+            and self.user.role is Role.ADMIN, path=self.request.url.path,
+            here=self.here, **values)
         return HTMLResponse(html, status_code=status)
+
+    @property
+    def here(self) -> str:
+        """Where the language form returns to: this page (path and query) after a GET; after
+        a POST, the page of its first path segment ("/jobs/run" → "/jobs")."""
+        url = self.request.url
+        if self.request.method == "GET":
+            return url.path + (f"?{url.query}" if url.query else "")
+        return "/" + url.path.strip("/").split("/")[0]
 
     def refuse(self, status: int, title_key: str, text_key: str) -> HTMLResponse:
         """An error page (403, 404, 429…) that changes nothing."""
