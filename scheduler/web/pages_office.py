@@ -254,16 +254,16 @@ def audit_details(ctx: Ctx, details: Mapping[str, Any]) -> list[tuple[str, str]]
             return ctx.t("all_occurrences") if key == "occurrence" else "-"
         if isinstance(value, list):
             return ", ".join(shown(key, v) for v in value)
-        value = str(value)
-        if ISO_DATE.fullmatch(value):
-            return format_date(dt.date.fromisoformat(value), lang)
-        if key == "role" and value in tuple(Role):
-            return ctx.t(f"role_{value}")
-        if key in ("language", "from") and value in LANGUAGES:
-            return language_name(value, lang)
+        raw = str(value)
+        if ISO_DATE.fullmatch(raw):
+            return format_date(dt.date.fromisoformat(raw), lang)
+        if key == "role" and raw in tuple(Role):
+            return ctx.t(f"role_{raw}")
+        if key in ("language", "from") and raw in LANGUAGES:
+            return language_name(raw, lang)
         if key == "kind":
-            return label(lang, "activity", value)
-        return value
+            return label(lang, "activity", raw)
+        return raw
 
     out = []
     for key, value in details.items():
