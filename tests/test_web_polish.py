@@ -21,6 +21,7 @@ from webfixtures import START, WebEnv, csrf_of, make_web, sign_in
 from scheduler.errors import UserError
 from scheduler.services.audit import Actor
 from scheduler.services.users import get_user, set_language
+from scheduler.web.i18n import country_name, describe_schedule
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -151,6 +152,7 @@ def test_thai_office_pages_show_no_codes(web: WebEnv, tmp_path: Path) -> None:
     token = sign_in(client, "thai@example.org")
     jobs = main_text(client.get("/jobs").text)
     assert "แจ้งวันครบรอบ" in jobs and "anniversaries" not in jobs
+    assert "วันจันทร์ถึงวันศุกร์ เวลา 08:00 น." in jobs and "1-5" not in jobs
     outbox = main_text(client.get("/outbox").text)
     assert "แจ้งวันครบรอบ" in outbox and "anniversaries" not in outbox
     assert "ส่งแล้ว" in outbox and " sent " not in f" {outbox} "
@@ -174,6 +176,25 @@ def test_an_admin_sees_account_languages_by_name(web: WebEnv) -> None:
     text = main_text(client.get("/accounts").text)
     assert "Thai" in text and "English" in text
     assert not re.search(r"\b(th|en)\b", text)
+
+
+@pytest.mark.parametrize(("expression", "en", "th"), [
+    ("0 8 * * *", "every day at 08:00", "ทุกวัน เวลา 08:00 น."),
+    ("0 8 * * 1-5", "Monday to Friday at 08:00", "วันจันทร์ถึงวันศุกร์ เวลา 08:00 น."),
+    ("30 9 * * 1", "every Monday at 09:30", "ทุกวันจันทร์ เวลา 09:30 น."),
+    ("0 7 * * 0,7", "every Sunday at 07:00", "ทุกวันอาทิตย์ เวลา 07:00 น."),
+    ("*/5 * * * *", "*/5 * * * *", "*/5 * * * *"),  # not an office's form: as written
+    ("0 8 1 * *", "0 8 1 * *", "0 8 1 * *"),
+])
+def test_a_schedule_in_words(expression: str, en: str, th: str) -> None:
+    assert describe_schedule(expression, "en") == en
+    assert describe_schedule(expression, "th") == th
+
+
+def test_country_names_come_from_cldr_in_the_page_language() -> None:
+    assert country_name("MM", "th") == "เมียนมา (พม่า)"
+    assert country_name("MM", "en") == "Myanmar (Burma)"
+    assert country_name("XQ", "th") == "XQ"  # unknown to CLDR: the code as stored
 
 
 # -- titles, the 404 page, the email alone -----------------------------------------------------

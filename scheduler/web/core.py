@@ -31,7 +31,14 @@ from scheduler.registry.domain import AgreementKind
 from scheduler.services.audit import Actor
 from scheduler.services.runs import Runner
 from scheduler.services.users import Account, Role, get_user
-from scheduler.web.i18n import country_name, label, language_name, pick_language, text
+from scheduler.web.i18n import (
+    country_name,
+    describe_schedule,
+    label,
+    language_name,
+    pick_language,
+    text,
+)
 from scheduler.web.session import COOKIE, LoginLimiter, Session, SessionCodec
 
 RANK = {Role.VIEWER: 0, Role.STAFF: 1, Role.ADMIN: 2}
@@ -121,7 +128,8 @@ class Ctx:
         put codes in the reader's words: `date(d)`, `when(dt)` (Buddhist Era in Thai),
         `kind(agreement_kind)`, `group(id)` (the working group's name, name_th in Thai),
         `country(code)` (CLDR's name, by babel), `language_name(code)` and
-        `word(prefix, code)` (i18n key `prefix_code`: job, activity, contact, action…)."""
+        `word(prefix, code)` (i18n key `prefix_code`: job, activity, contact, action…) and
+        `schedule(crontab)` (in words)."""
         lang = self.lang
 
         def date(d: dt.date | None) -> str:
@@ -155,6 +163,7 @@ class Ctx:
             country=lambda code: country_name(code, lang) if code else "-",
             language_name=lambda code: language_name(code, lang),
             word=lambda prefix, code: label(lang, prefix, code),
+            schedule=lambda expression: describe_schedule(expression, lang),
             may_change=self.may_change, is_admin=self.user is not None
             and self.user.role is Role.ADMIN, path=self.request.url.path,
             here=self.here, **values)

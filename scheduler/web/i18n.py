@@ -7,6 +7,7 @@ scheduler.dates.thaidate (Buddhist Era in Thai).
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from babel import Locale, UnknownLocaleError
@@ -268,3 +269,34 @@ def language_name(code: str, lang: str) -> str:
     except (UnknownLocaleError, ValueError):
         return code
     return str(names.get(code, code))
+
+
+def _weekday(cron_day: int, lang: str) -> str:
+    # cron: 0 and 7 are Sunday, 1 Monday; babel (CLDR): 0 is Monday
+    return str(_locale(lang).days["format"]["wide"][(cron_day - 1) % 7])
+
+
+def describe_schedule(expression: str, lang: str) -> str:
+    """A `[schedule]` crontab line (SPEC "config.toml") in words, for the forms an office
+    uses: a fixed minute and hour, every day of the month and every month, and every day, a
+    range ("1-5") or a list ("1,3") of weekdays: "0 8 * * 1-5" → "Monday to Friday at 08:00",
+    "วันจันทร์ถึงวันศุกร์ เวลา 08:00 น.". Any other expression is returned as it is."""
+    fields = expression.split()
+    if len(fields) != 5 or not (fields[0].isdigit() and fields[1].isdigit()):
+        return expression
+    minute, hour, dom, month, dow = fields
+    if dom != "*" or month != "*" or int(minute) > 59 or int(hour) > 23:
+        return expression
+    at = f"{int(hour):02d}:{int(minute):02d}"
+    th = lang == "th"
+    if dow == "*":
+        days = "ทุกวัน" if th else "every day"
+    elif re.fullmatch(r"[0-7]-[0-7]", dow):
+        first, last = (_weekday(int(d), lang) for d in dow.split("-"))
+        days = f"{first}ถึง{last}" if th else f"{first} to {last}"
+    elif re.fullmatch(r"[0-7](,[0-7])*", dow):
+        names = list(dict.fromkeys(_weekday(int(d), lang) for d in dow.split(",")))
+        days = ("ทุก" + " ".join(names)) if th else "every " + ", ".join(names)
+    else:
+        return expression
+    return f"{days} เวลา {at} น." if th else f"{days} at {at}"

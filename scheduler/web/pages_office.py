@@ -26,6 +26,7 @@ from jobs import JOB_NAMES
 from scheduler.dates.thaidate import format_date
 from scheduler.db.tables import message_bodies
 from scheduler.errors import DataError, UserError
+from scheduler.registry.domain import AgreementKind
 from scheduler.services.audit import entries
 from scheduler.services.outbox import list_outbox, requeue
 from scheduler.services.runs import deliver_queued, dry_run, queue_jobs
@@ -261,8 +262,9 @@ def audit_details(ctx: Ctx, details: Mapping[str, Any]) -> list[tuple[str, str]]
             return ctx.t(f"role_{raw}")
         if key in ("language", "from") and raw in LANGUAGES:
             return language_name(raw, lang)
-        if key == "kind":
-            return label(lang, "activity", raw)
+        if key == "kind":  # an agreement's kind, else an activity's
+            return (AgreementKind(raw).name_in(lang) if raw in tuple(AgreementKind)
+                    else label(lang, "activity", raw))
         return raw
 
     out = []
