@@ -159,7 +159,7 @@ TH: dict[str, str] = {
     "retry": "ส่งใหม่", "retry_failed": "ส่งใหม่ทุกฉบับที่ไม่สำเร็จ", "requeued": "เข้าคิวใหม่:",
     "as_reader": "ตามที่ผู้รับเห็น", "plain_text": "ข้อความล้วน",
     "run_now": "เรียกใช้ทันที", "preview": "ดูตัวอย่าง", "as_of": "ณ วันที่",
-    "as_of_hint": "เว้นว่าง: วันนี้", "ran": "เรียกใช้แล้ว", "would_send": "จะส่ง",
+    "as_of_hint": "เช่น 15/11/2569 เว้นว่าง: วันนี้", "ran": "เรียกใช้แล้ว", "would_send": "จะส่ง",
     "notices": "รายการ", "messages": "ฉบับ", "language": "ภาษา",
     "schedule": "กำหนดเวลา", "last_run": "ครั้งล่าสุด",
     "spreadsheet_file": "ไฟล์ตาราง (Spreadsheet file)", "upload": "อัปโหลดและตรวจสอบ",
