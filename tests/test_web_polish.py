@@ -146,6 +146,19 @@ def test_a_thai_partner_page_names_country_group_and_kinds_in_thai(web: WebEnv) 
     assert "Group Japan" in text
 
 
+def test_the_local_party_is_named_in_thai_on_a_thai_page(web: WebEnv, tmp_path: Path) -> None:
+    parties = tmp_path / "parties.toml"
+    parties.write_text('[[local_party]]\nid = "cm"\nname = "Chiang Mai Province"\n'
+                       'name_th = "จังหวัดเชียงใหม่"\n', encoding="utf-8")
+    loaded = web.project.cli("load", str(parties))
+    assert loaded.exit_code == 0, loaded.output
+    thai, english = web.client(), web.client()
+    sign_in(thai, "thai@example.org")
+    sign_in(english, "staff@example.org")
+    assert "ผู้ลงนาม จังหวัดเชียงใหม่" in main_text(thai.get("/partners/osaka").text)
+    assert "Signed by Chiang Mai Province" in main_text(english.get("/partners/osaka").text)
+
+
 def test_thai_office_pages_show_no_codes(web: WebEnv, tmp_path: Path) -> None:
     web.project.cli("run", "anniversaries", "--as-of", "2026-03-02")
     client = web.client()

@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from scheduler.config import Settings, bundled_path
 from scheduler.dates.thaidate import format_date, format_datetime
 from scheduler.db.database import Database
-from scheduler.db.models import WorkingGroupRow
+from scheduler.db.models import LocalPartyRow, WorkingGroupRow
 from scheduler.registry.domain import AgreementKind
 from scheduler.services.audit import Actor
 from scheduler.services.runs import Runner
@@ -127,6 +127,7 @@ class Ctx:
         """The page `template` (templates/web) with `values`, the context and helpers that
         put codes in the reader's words: `date(d)`, `when(dt)` (Buddhist Era in Thai),
         `kind(agreement_kind)`, `group(id)` (the working group's name, name_th in Thai),
+        `party(name)` (a local party's Thai name in Thai),
         `country(code)` (CLDR's name, by babel), `language_name(code)` and
         `word(prefix, code)` (i18n key `prefix_code`: job, activity, contact, action…) and
         `schedule(crontab)` (in words)."""
@@ -145,21 +146,11 @@ class Ctx:
             except ValueError:
                 return value
 
-        groups: dict[str, str] = {}
-
-        def group(group_id: str | None) -> str:
-            """A working group's name in the page language (name_th in Thai), "-" for none."""
-            if not group_id:
-                return "-"
-            if not groups:
-                with self.state.db.read() as session:
-                    for row in session.scalars(select(WorkingGroupRow)):
-                        groups[row.id] = (row.name_th or row.name) if lang == "th" else row.name
-            return groups.get(group_id, group_id)
+        names = RegistryNames(self.state.db, lang)
 
         html = self.state.templates.get_template(template).render(
             t=self.t, lang=lang, user=self.user, csrf=self.session.csrf, date=date, when=when,
-            kind=kind, group=group,
+            kind=kind, group=names.group, party=names.party,
             country=lambda code: country_name(code, lang) if code else "-",
             language_name=lambda code: language_name(code, lang),
             word=lambda prefix, code: label(lang, prefix, code),
@@ -186,6 +177,38 @@ class Ctx:
     def redirect(self, url: str) -> RedirectResponse:
         """After a successful POST: see the result with a GET (303)."""
         return RedirectResponse(url, status_code=303)
+
+
+class RegistryNames:
+    """Names of registry records in the page language `lang`, read once per page when first
+    asked for: working groups by id, local parties by their English name."""
+
+    def __init__(self, db: Database, lang: str) -> None:
+        self.db = db
+        self.lang = lang
+        self._groups: dict[str, str] | None = None
+        self._parties: dict[str, str] | None = None
+
+    def group(self, group_id: str | None) -> str:
+        """A working group's name (name_th in Thai); "-" for none; an unknown id as it is."""
+        if not group_id:
+            return "-"
+        if self._groups is None:
+            with self.db.read() as session:
+                self._groups = {
+                    r.id: (r.name_th or r.name) if self.lang == "th" else r.name
+                    for r in session.scalars(select(WorkingGroupRow))}
+        return self._groups.get(group_id, group_id)
+
+    def party(self, name: str) -> str:
+        """A local party stored by its English name, by its Thai name on a Thai page."""
+        if self.lang != "th" or not name:
+            return name
+        if self._parties is None:
+            with self.db.read() as session:
+                self._parties = {r.name: r.name_th or r.name
+                                 for r in session.scalars(select(LocalPartyRow))}
+        return self._parties.get(name, name)
 
 
 PageFn = Callable[[Ctx], Response]
