@@ -157,6 +157,16 @@ def test_the_local_party_is_named_in_thai_on_a_thai_page(web: WebEnv, tmp_path: 
     sign_in(english, "staff@example.org")
     assert "ผู้ลงนาม จังหวัดเชียงใหม่" in main_text(thai.get("/partners/osaka").text)
     assert "Signed by Chiang Mai Province" in main_text(english.get("/partners/osaka").text)
+    # the correction form offers the Thai name, and saving it unchanged changes nothing
+    page = thai.get("/partners/osaka").text
+    assert re.search(r'name="local_party" type="text" value="จังหวัดเชียงใหม่"', page)
+    ref = re.search(r'action="/partners/osaka/agreement/([^"/]+)"', page)
+    assert ref is not None
+    saved = thai.post(f"/partners/osaka/agreement/{ref.group(1)}", data={
+        "csrf": csrf_of(page), "local_party": "จังหวัดเชียงใหม่", "signed_on": "20/05/2557"})
+    assert saved.status_code == 303 and saved.headers["location"].endswith("nothing_changed")
+    assert web.rows("SELECT local_party, signed_on FROM agreements WHERE partner_id = 'osaka'"
+                    ) == [("Chiang Mai Province", "2014-05-20")]
 
 
 def test_thai_office_pages_show_no_codes(web: WebEnv, tmp_path: Path) -> None:
