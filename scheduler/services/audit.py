@@ -44,6 +44,8 @@ class AuditAction(StrEnum):
     ADD_DEADLINE = "add-deadline"
     EDIT_DEADLINE = "edit-deadline"
     EDIT_MEETING = "edit-meeting"
+    # --- an account's own language (issue 16 review) ---
+    SET_LANGUAGE = "set-language"
 
 
 @dataclass(frozen=True)

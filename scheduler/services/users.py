@@ -124,6 +124,25 @@ def remove_user(db: Database, email: str, *, by: Actor) -> Account:
     return gone
 
 
+def set_language(db: Database, email: str, language: str, *, by: Actor) -> Account:
+    """Store `language` ("th" or "en") as the account's page language (SPEC "The office web
+    app": Thai or English, each user's choice); the account's next page is in it. Audited
+    (set-language) only when it changes. UserError naming the field for another language or
+    an unknown account; then nothing is stored."""
+    if language not in LANGUAGES:
+        raise UserError(f'--language: "{language}" is not one of th, en')
+    email = normal_email(email)
+    with db.write(lock="accounts") as session:
+        row = session.get(AccountRow, email)
+        if row is None:
+            raise UserError(f"{email}: no such account (see `sistercity user list`)")
+        if row.language != language:
+            record(session, by, AuditAction.SET_LANGUAGE, email,
+                   {"from": row.language, "language": language})
+            row.language = language
+        return _account(row)
+
+
 def authenticate(db: Database, email: str, password: str) -> Account | None:
     """The account when `password` is its password, else None (unknown email included, in
     about the same time). A hash made with older parameters is upgraded on success."""

@@ -40,8 +40,11 @@ async def stylesheet(request: Request) -> Response:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """404 / 405 from routing: a short plain page, with the security headers."""
+    """404 from routing: the error page in the reader's language (scheduler.web.pages_auth
+    .not_found); 405 and others: a short plain page, with the security headers."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status == 404 and request.method in ("GET", "HEAD"):
+        return await auth.not_found(request)
     return PlainTextResponse(f"{status}", status_code=status, headers=SECURITY_HEADERS)
 
 
@@ -84,6 +87,9 @@ ROUTES = [
     Route("/deadlines/{ident}/edit", lists.edit_form, methods=["GET", "POST"]),
     Route("/meetings/{ident}/edit", lists.edit_form, methods=["GET", "POST"]),
     Route("/contacts/{ident}/remove", lists.remove, methods=["POST"]),
+    # --- issue 16 review: the language of a signed-in account; an email on its own page ---
+    Route("/language", auth.choose_language, methods=["POST"]),
+    Route("/outbox/{id}/html", office.message_html, methods=["GET"]),
 ]
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -25,11 +26,19 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from scheduler.config import Settings, bundled_path
 from scheduler.dates.thaidate import format_date, format_datetime
 from scheduler.db.database import Database
+from scheduler.db.models import LocalPartyRow, WorkingGroupRow
 from scheduler.registry.domain import AgreementKind
 from scheduler.services.audit import Actor
 from scheduler.services.runs import Runner
 from scheduler.services.users import Account, Role, get_user
-from scheduler.web.i18n import pick_language, text
+from scheduler.web.i18n import (
+    country_name,
+    describe_schedule,
+    label,
+    language_name,
+    pick_language,
+    text,
+)
 from scheduler.web.session import COOKIE, LoginLimiter, Session, SessionCodec
 
 RANK = {Role.VIEWER: 0, Role.STAFF: 1, Role.ADMIN: 2}
@@ -115,7 +124,13 @@ class Ctx:
         return text(self.lang, key)
 
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
-        """The page `template` (templates/web) with `values`, the context and helpers."""
+        """The page `template` (templates/web) with `values`, the context and helpers that
+        put codes in the reader's words: `date(d)`, `when(dt)` (Buddhist Era in Thai),
+        `kind(agreement_kind)`, `group(id)` (the working group's name, name_th in Thai),
+        `party(name)` (a local party's Thai name in Thai),
+        `country(code)` (CLDR's name, by babel), `language_name(code)` and
+        `word(prefix, code)` (i18n key `prefix_code`: job, activity, contact, action…) and
+        `schedule(crontab)` (in words)."""
         lang = self.lang
 
         def date(d: dt.date | None) -> str:
@@ -131,12 +146,28 @@ class Ctx:
             except ValueError:
                 return value
 
+        names = RegistryNames(self.state.db, lang)
+
         html = self.state.templates.get_template(template).render(
             t=self.t, lang=lang, user=self.user, csrf=self.session.csrf, date=date, when=when,
-            kind=kind,
+            kind=kind, group=names.group, party=names.party,
+            country=lambda code: country_name(code, lang) if code else "-",
+            language_name=lambda code: language_name(code, lang),
+            word=lambda prefix, code: label(lang, prefix, code),
+            schedule=lambda expression: describe_schedule(expression, lang),
             may_change=self.may_change, is_admin=self.user is not None
-            and self.user.role is Role.ADMIN, path=self.request.url.path, **values)
+            and self.user.role is Role.ADMIN, path=self.request.url.path,
+            here=self.here, **values)
         return HTMLResponse(html, status_code=status)
+
+    @property
+    def here(self) -> str:
+        """Where the language form returns to: this page (path and query) after a GET; after
+        a POST, the page of its first path segment ("/jobs/run" → "/jobs")."""
+        url = self.request.url
+        if self.request.method == "GET":
+            return url.path + (f"?{url.query}" if url.query else "")
+        return "/" + url.path.strip("/").split("/")[0]
 
     def refuse(self, status: int, title_key: str, text_key: str) -> HTMLResponse:
         """An error page (403, 404, 429…) that changes nothing."""
@@ -146,6 +177,38 @@ class Ctx:
     def redirect(self, url: str) -> RedirectResponse:
         """After a successful POST: see the result with a GET (303)."""
         return RedirectResponse(url, status_code=303)
+
+
+class RegistryNames:
+    """Names of registry records in the page language `lang`, read once per page when first
+    asked for: working groups by id, local parties by their English name."""
+
+    def __init__(self, db: Database, lang: str) -> None:
+        self.db = db
+        self.lang = lang
+        self._groups: dict[str, str] | None = None
+        self._parties: dict[str, str] | None = None
+
+    def group(self, group_id: str | None) -> str:
+        """A working group's name (name_th in Thai); "-" for none; an unknown id as it is."""
+        if not group_id:
+            return "-"
+        if self._groups is None:
+            with self.db.read() as session:
+                self._groups = {
+                    r.id: (r.name_th or r.name) if self.lang == "th" else r.name
+                    for r in session.scalars(select(WorkingGroupRow))}
+        return self._groups.get(group_id, group_id)
+
+    def party(self, name: str) -> str:
+        """A local party stored by its English name, by its Thai name on a Thai page."""
+        if self.lang != "th" or not name:
+            return name
+        if self._parties is None:
+            with self.db.read() as session:
+                self._parties = {r.name: r.name_th or r.name
+                                 for r in session.scalars(select(LocalPartyRow))}
+        return self._parties.get(name, name)
 
 
 PageFn = Callable[[Ctx], Response]

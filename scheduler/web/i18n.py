@@ -7,6 +7,11 @@ scheduler.dates.thaidate (Buddhist Era in Thai).
 
 from __future__ import annotations
 
+import re
+from functools import cache
+
+from babel import Locale, UnknownLocaleError
+
 LANGUAGES = ("th", "en")
 
 EN: dict[str, str] = {
@@ -109,10 +114,48 @@ EN: dict[str, str] = {
     "remove_contact": "Remove this contact",
     "remove_contact_hint": "Only a contact that no working group, consulate or MFA entry "
     "names can be removed.",
+    # --- issue 16 review: the reader's words for codes, the language switch ---
+    "switch_language": "Language", "switch_to": "Switch to", "language_saved": "Language saved.",
+    "job_anniversaries": "anniversaries", "job_budget-deadlines": "budget deadlines",
+    "job_dormant-partners": "dormant partners", "job_meeting-agendas": "meeting agendas",
+    "activity_visit": "visit", "activity_meeting": "meeting", "activity_event": "event",
+    "activity_exchange": "exchange", "activity_letter": "letter", "activity_other": "other",
+    "contact_lead": "group lead", "contact_consulate": "consulate",
+    "contact_mfa": "Ministry of Foreign Affairs", "contact_staff": "staff",
+    "action_load": "loaded the dataset", "action_add-activity": "recorded an activity",
+    "action_correct-agreement": "corrected an agreement",
+    "action_remove-agreement": "removed an agreement",
+    "action_remove-activity": "removed an activity", "action_end-relation": "ended a relation",
+    "action_cancel-meeting": "cancelled a meeting", "action_import": "imported a spreadsheet",
+    "action_add-account": "added an account", "action_remove-account": "removed an account",
+    "action_set-language": "changed the language",
+    "cli": "command line (cli)",
+    "detail_from": "before", "detail_ended_on": "Ended on", "detail_end_reason": "Reason",
+    "detail_end_reason_th": "Reason (Thai)", "detail_occurrence": "Occurrence date",
+    "detail_partners_created": "new partners", "detail_agreements_created": "new agreements",
+    "detail_agreements_updated": "agreements updated",
+    "detail_agreements_unchanged": "agreements unchanged",
+    "all_occurrences": "every occurrence",
+    "open_alone": "Open the email on its own page", "email_of": "Email",
+    "row": "Row", "outcome": "What happens", "new_partner": "new partner",
+    "in_group": "group", "no_group": "no working group", "matched": "matched",
+    "match_new earlier": "new, from an earlier row", "match_matched by English name":
+    "found by its English name", "match_matched by Thai name": "found by its Thai name",
+    "agreement_new": "new agreement", "agreement_updated":
+    "fills in or changes the stored agreement", "agreement_unchanged":
+    "already recorded, skipped", "agreement_repeated": "repeats an earlier row, skipped",
+    "import_summary": "{rows} rows; partners: {new} new, {matched} matched; agreements: "
+    "{a_new} new, {a_updated} updated, {a_unchanged} unchanged. Nothing has changed yet.",
+    "imported_summary": "{rows} rows; partners: {new} new; agreements: {a_new} new, "
+    "{a_updated} updated, {a_unchanged} unchanged.",
+    "file": "File", "warnings": "Warnings", "language_of": "language",
+    "skip_to_main": "Skip to content",
+    "bad_language": "The language must be Thai (th) or English (en). Nothing was changed.",
+    "not_found_text": "There is no such page here. It may have been moved or removed.",
 }
 
 TH: dict[str, str] = {
-    "app": "เมืองพี่เมืองน้อง",
+    "app": "ระบบเมืองพี่เมืองน้อง",
     "email": "อีเมล", "password": "รหัสผ่าน", "sign_in": "เข้าสู่ระบบ", "sign_out": "ออกจากระบบ",
     "signed_in_as": "เข้าสู่ระบบในชื่อ",
     "wrong_password": "อีเมลหรือรหัสผ่านไม่ถูกต้อง",
@@ -132,7 +175,8 @@ TH: dict[str, str] = {
     "route_consulate": "ผ่านสถานกงสุล", "route_mfa": "ผ่านกระทรวงการต่างประเทศ",
     "no_contact": "ไม่มีผู้ติดต่อ", "ended_on": "ความสัมพันธ์สิ้นสุดเมื่อ",
     "date": "วันที่", "title": "หัวข้อ", "kind": "ประเภท",
-    "kind_hint": "ไม่บังคับ: visit, meeting, event, exchange, letter, other",
+    "kind_hint": "ไม่บังคับ เช่น visit (การเยือน), meeting (การประชุม), event (กิจกรรม), "
+    "exchange (การแลกเปลี่ยน), letter (หนังสือ), other (อื่น ๆ)",
     "record": "บันทึก", "add_activity": "เพิ่มกิจกรรม", "date_hint": "เช่น 15/11/2569 หรือ 2026-11-15",
     "remove": "ลบ", "correct": "แก้ไข", "save": "ยืนยันการแก้ไข",
     "signed_on": "ลงนามเมื่อ", "expires_on": "หมดอายุเมื่อ", "local_party": "ผู้ลงนาม",
@@ -153,7 +197,7 @@ TH: dict[str, str] = {
     "retry": "ส่งใหม่", "retry_failed": "ส่งใหม่ทุกฉบับที่ไม่สำเร็จ", "requeued": "เข้าคิวใหม่:",
     "as_reader": "ตามที่ผู้รับเห็น", "plain_text": "ข้อความล้วน",
     "run_now": "เรียกใช้ทันที", "preview": "ดูตัวอย่าง", "as_of": "ณ วันที่",
-    "as_of_hint": "เว้นว่าง: วันนี้", "ran": "เรียกใช้แล้ว", "would_send": "จะส่ง",
+    "as_of_hint": "เช่น 15/11/2569 เว้นว่าง: วันนี้", "ran": "เรียกใช้แล้ว", "would_send": "จะส่ง",
     "notices": "รายการ", "messages": "ฉบับ", "language": "ภาษา",
     "schedule": "กำหนดเวลา", "last_run": "ครั้งล่าสุด",
     "spreadsheet_file": "ไฟล์ตาราง (Spreadsheet file)", "upload": "อัปโหลดและตรวจสอบ",
@@ -209,6 +253,42 @@ TH: dict[str, str] = {
     "whole_minutes": "ต้องเป็นจำนวนนาทีเต็ม เช่น 120",
     "remove_contact": "ลบผู้ติดต่อนี้",
     "remove_contact_hint": "ลบได้เฉพาะผู้ติดต่อที่ไม่มีคณะทำงาน สถานกงสุล หรือกระทรวงฯ อ้างถึง",
+    # --- issue 16 review: the reader's words for codes, the language switch ---
+    "switch_language": "ภาษา", "switch_to": "เปลี่ยนเป็น", "language_saved": "บันทึกภาษาแล้ว",
+    "job_anniversaries": "แจ้งวันครบรอบ", "job_budget-deadlines": "แจ้งกำหนดส่งงบประมาณ",
+    "job_dormant-partners": "แจ้งเมืองที่ขาดการติดต่อ", "job_meeting-agendas": "วาระการประชุม",
+    "activity_visit": "การเยือน", "activity_meeting": "การประชุม", "activity_event": "กิจกรรม",
+    "activity_exchange": "การแลกเปลี่ยน", "activity_letter": "หนังสือ", "activity_other": "อื่น ๆ",
+    "contact_lead": "หัวหน้าคณะทำงาน", "contact_consulate": "สถานกงสุล",
+    "contact_mfa": "กระทรวงการต่างประเทศ", "contact_staff": "เจ้าหน้าที่",
+    "action_load": "โหลดชุดข้อมูล", "action_add-activity": "บันทึกกิจกรรม",
+    "action_correct-agreement": "แก้ไขข้อตกลง", "action_remove-agreement": "ลบข้อตกลง",
+    "action_remove-activity": "ลบกิจกรรม", "action_end-relation": "ยุติความสัมพันธ์",
+    "action_cancel-meeting": "ยกเลิกการประชุม", "action_import": "นำเข้าไฟล์ตาราง",
+    "action_add-account": "เพิ่มบัญชีผู้ใช้", "action_remove-account": "ลบบัญชีผู้ใช้",
+    "action_set-language": "เปลี่ยนภาษา",
+    "cli": "บรรทัดคำสั่ง (cli)",
+    "detail_from": "เดิม", "detail_ended_on": "สิ้นสุดเมื่อ", "detail_end_reason": "เหตุผล",
+    "detail_end_reason_th": "เหตุผล (ภาษาไทย)", "detail_occurrence": "วันที่ของครั้งที่ยกเลิก",
+    "detail_partners_created": "เมืองใหม่", "detail_agreements_created": "ข้อตกลงใหม่",
+    "detail_agreements_updated": "ข้อตกลงที่แก้ไข",
+    "detail_agreements_unchanged": "ข้อตกลงที่ไม่เปลี่ยน",
+    "all_occurrences": "ทุกครั้ง",
+    "open_alone": "เปิดอีเมลเต็มหน้า", "email_of": "อีเมล",
+    "row": "แถว", "outcome": "ผลการนำเข้า", "new_partner": "เมืองใหม่",
+    "in_group": "คณะทำงาน", "no_group": "ไม่มีคณะทำงาน", "matched": "พบในทะเบียน",
+    "match_new earlier": "เมืองใหม่ จากแถวก่อนหน้า", "match_matched by English name":
+    "พบจากชื่อภาษาอังกฤษ", "match_matched by Thai name": "พบจากชื่อภาษาไทย",
+    "agreement_new": "ข้อตกลงใหม่", "agreement_updated": "เติมหรือแก้ไขข้อตกลงที่มีอยู่",
+    "agreement_unchanged": "มีบันทึกอยู่แล้ว ข้าม", "agreement_repeated": "ซ้ำกับแถวก่อนหน้า ข้าม",
+    "import_summary": "{rows} แถว; เมือง: ใหม่ {new} พบในทะเบียน {matched}; ข้อตกลง: ใหม่ "
+    "{a_new} แก้ไข {a_updated} ไม่เปลี่ยน {a_unchanged} ยังไม่มีการเปลี่ยนแปลงใด ๆ",
+    "imported_summary": "{rows} แถว; เมือง: ใหม่ {new}; ข้อตกลง: ใหม่ {a_new} แก้ไข "
+    "{a_updated} ไม่เปลี่ยน {a_unchanged}",
+    "file": "ไฟล์", "warnings": "คำเตือน", "language_of": "ภาษา",
+    "skip_to_main": "ข้ามไปยังเนื้อหา",
+    "bad_language": "ภาษาต้องเป็นภาษาไทย (th) หรือภาษาอังกฤษ (en) ไม่มีการเปลี่ยนแปลงใด ๆ",
+    "not_found_text": "ไม่พบหน้านี้ อาจถูกย้ายหรือลบไปแล้ว",
 }
 
 
@@ -230,3 +310,67 @@ def pick_language(header: str | None) -> str:
         if tag.startswith("en"):
             return "en"
     return "en"
+
+
+def label(lang: str, prefix: str, code: str) -> str:
+    """The reader's word for a code of the kind `prefix` ("job", "activity", "contact",
+    "action", "match", "agreement"…): the text of the key `prefix_code`, else the code itself
+    (a new code shows as it is stored rather than as nothing)."""
+    key = f"{prefix}_{code}"
+    return text(lang, key) if key in EN else code
+
+
+@cache
+def _locale(lang: str) -> Locale:
+    return Locale.parse(lang)
+
+
+def country_name(code: str, lang: str) -> str:
+    """The name of the country with ISO 3166-1 alpha-2 `code` ("MM") in `lang` ("th" or
+    "en"), from CLDR by babel (`Locale.parse('th').territories`): "เมียนมา (พม่า)",
+    "Myanmar (Burma)". The code itself when CLDR does not know it."""
+    try:
+        names = _locale(lang).territories
+    except (UnknownLocaleError, ValueError):
+        return code
+    return str(names.get(code.upper(), code))
+
+
+def language_name(code: str, lang: str) -> str:
+    """The name of the language `code` ("th", "en") in `lang`, from CLDR: "ไทย", "English"."""
+    try:
+        names = _locale(lang).languages
+    except (UnknownLocaleError, ValueError):
+        return code
+    return str(names.get(code, code))
+
+
+def _weekday(cron_day: int, lang: str) -> str:
+    # cron: 0 and 7 are Sunday, 1 Monday; babel (CLDR): 0 is Monday
+    return str(_locale(lang).days["format"]["wide"][(cron_day - 1) % 7])
+
+
+def describe_schedule(expression: str, lang: str) -> str:
+    """A `[schedule]` crontab line (SPEC "config.toml") in words, for the forms an office
+    uses: a fixed minute and hour, every day of the month and every month, and every day, a
+    range ("1-5") or a list ("1,3") of weekdays: "0 8 * * 1-5" → "Monday to Friday at 08:00",
+    "วันจันทร์ถึงวันศุกร์ เวลา 08:00 น.". Any other expression is returned as it is."""
+    fields = expression.split()
+    if len(fields) != 5 or not (fields[0].isdigit() and fields[1].isdigit()):
+        return expression
+    minute, hour, dom, month, dow = fields
+    if dom != "*" or month != "*" or int(minute) > 59 or int(hour) > 23:
+        return expression
+    at = f"{int(hour):02d}:{int(minute):02d}"
+    th = lang == "th"
+    if dow == "*":
+        days = "ทุกวัน" if th else "every day"
+    elif re.fullmatch(r"[0-7]-[0-7]", dow):
+        first, last = (_weekday(int(d), lang) for d in dow.split("-"))
+        days = f"{first}ถึง{last}" if th else f"{first} to {last}"
+    elif re.fullmatch(r"[0-7](,[0-7])*", dow):
+        names = list(dict.fromkeys(_weekday(int(d), lang) for d in dow.split(",")))
+        days = ("ทุก" + " ".join(names)) if th else "every " + ", ".join(names)
+    else:
+        return expression
+    return f"{days} เวลา {at} น." if th else f"{days} at {at}"

@@ -1,4 +1,8 @@
-"""Signing in and out, the language of the signed-out pages, and (for admins) the accounts.
+"""Signing in and out, the page language, and (for admins) the accounts.
+
+The language is each user's choice (SPEC "The office web app"): signed in, the form in every
+page's header POSTs it (CSRF-checked) and it is stored on the account through
+scheduler.services.users.set_language, audited; signed out, it is kept in the session cookie.
 
 Sign-in failures are counted per email and per client address (scheduler.web.session
 .LoginLimiter): past the limit the form answers 429 without checking the password. A wrong
@@ -19,6 +23,7 @@ from scheduler.services.users import (
     list_users,
     normal_email,
     remove_user,
+    set_language,
 )
 from scheduler.web.core import Ctx, page, problem_text
 from scheduler.web.pages_registry import dashboard_page
@@ -70,13 +75,44 @@ def logout(ctx: Ctx) -> Response:
 
 @page(None)
 def language(ctx: Ctx) -> Response:
-    """GET /lang/th or /lang/en: the language of the signed-out pages (an account's language
-    is its own)."""
+    """GET /lang/th or /lang/en: the language of a signed-out visitor's pages, in the session
+    cookie only. Signed in it changes nothing (a GET never changes an account: the header's
+    form POSTs to /language)."""
     code = ctx.request.path_params["code"]
-    if code in LANGUAGES:
+    if code in LANGUAGES and ctx.user is None:
         ctx.session = ctx.session.with_lang(code)
         ctx.send_session = True
     return ctx.redirect("/")
+
+
+def _local_path(value: str) -> str:
+    """`value` when it is a path of this site ("/partners/osaka"), else "/": a form's
+    return address never leads to another site."""
+    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+@page(None)
+def choose_language(ctx: Ctx) -> Response:
+    """POST /language (`language`: th | en, `next`: the page to go back to): signed in, store
+    it on the account (audited), effective from the next page on; signed out, keep it in the
+    session. A language that is not th or en changes nothing (400)."""
+    code = ctx.field("language")
+    if code not in LANGUAGES:
+        return ctx.refuse(400, "problem", "bad_language")
+    if ctx.user is not None:
+        set_language(ctx.state.db, ctx.user.email, code, by=ctx.actor)
+    else:
+        ctx.session = ctx.session.with_lang(code)
+        ctx.send_session = True
+    return ctx.redirect(_local_path(ctx.field("next")))
+
+
+@page(None)
+def not_found(ctx: Ctx) -> Response:
+    """A path no route serves: the 404 page in the reader's language."""
+    return ctx.refuse(404, "not_found", "not_found_text")
 
 
 @page(Role.ADMIN)

@@ -8,27 +8,33 @@ Changes go through the service layer (scheduler.services.outbox, .runs, schedule
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from jobs import JOB_NAMES
+from scheduler.dates.thaidate import format_date
 from scheduler.db.tables import message_bodies
 from scheduler.errors import DataError, UserError
+from scheduler.registry.domain import AgreementKind
 from scheduler.services.audit import entries
 from scheduler.services.outbox import list_outbox, requeue
 from scheduler.services.runs import deliver_queued, dry_run, queue_jobs
 from scheduler.services.status import collect_status
-from scheduler.services.users import Role
+from scheduler.services.users import LANGUAGES, Role
 from scheduler.sheets.operations import export_file, import_upload
 from scheduler.web.core import Ctx, page
+from scheduler.web.i18n import EN, label, language_name
 from scheduler.web.pages_registry import FieldError, read_date
 
 STATES = ("pending", "sending", "sent", "failed")
@@ -57,6 +63,30 @@ def _stored_message(ctx: Ctx, message_id: int) -> EmailMessage | None:
     return parsed
 
 
+def _html_of(stored: EmailMessage | None) -> str:
+    part = stored.get_body(preferencelist=("html",)) if stored is not None else None
+    return str(part.get_content()) if part is not None else ""
+
+
+# The email alone: shown as a document of no origin (CSP sandbox), no script, no fetch but
+# its own inline styles and data: images, so that nothing in it acts on this site.
+EMAIL_PAGE_CSP = ("sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+                  "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
+
+
+@page(Role.VIEWER)
+def message_html(ctx: Ctx) -> Response:
+    """GET /outbox/{id}/html: one message's HTML part alone, as its reader's mail program
+    shows it, full width (on a phone too); sandboxed by its CSP. 404 without one."""
+    raw = ctx.request.path_params["id"]
+    stored = _stored_message(ctx, int(raw)) if raw.isdigit() else None
+    html = _html_of(stored)
+    if not html:
+        return ctx.refuse(404, "not_found", "not_found_text")
+    return Response(html, media_type="text/html; charset=utf-8",
+                    headers={"Content-Security-Policy": EMAIL_PAGE_CSP})
+
+
 @page(Role.VIEWER)
 def message(ctx: Ctx) -> Response:
     """One message: its headers and state, its HTML part in a sandboxed iframe (no scripts,
@@ -70,11 +100,9 @@ def message(ctx: Ctx) -> Response:
     stored = _stored_message(ctx, message_id)
     if not found:
         return ctx.refuse(404, "not_found", "not_found")
-    html = plain = ""
+    html, plain = _html_of(stored), ""
     if stored is not None:
-        html_part = stored.get_body(preferencelist=("html",))
         text_part = stored.get_body(preferencelist=("plain",))
-        html = str(html_part.get_content()) if html_part is not None else ""
         plain = str(text_part.get_content()) if text_part is not None else ""
     return ctx.render("message.html", m=found[0], html=html, plain=plain)
 
@@ -213,7 +241,44 @@ def export(ctx: Ctx) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def audit_details(ctx: Ctx, details: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """An audit entry's details as (label, value) in the page language: a known key by its
+    form label ("date" → "Date", "วันที่"), an ISO date in the reader's format (Buddhist Era
+    in Thai), a role or a language by its name, lists joined; the rest as stored."""
+    lang = ctx.lang
+
+    def shown(key: str, value: Any) -> str:
+        if value is None:
+            return ctx.t("all_occurrences") if key == "occurrence" else "-"
+        if isinstance(value, list):
+            return ", ".join(shown(key, v) for v in value)
+        raw = str(value)
+        if ISO_DATE.fullmatch(raw):
+            return format_date(dt.date.fromisoformat(raw), lang)
+        if key == "role" and raw in tuple(Role):
+            return ctx.t(f"role_{raw}")
+        if key in ("language", "from") and raw in LANGUAGES:
+            return language_name(raw, lang)
+        if key == "kind":  # an agreement's kind, else an activity's
+            return (AgreementKind(raw).name_in(lang) if raw in tuple(AgreementKind)
+                    else label(lang, "activity", raw))
+        return raw
+
+    out = []
+    for key, value in details.items():
+        name = f"detail_{key}"
+        title = ctx.t(name) if name in EN else ctx.t(key) if key in EN else key
+        out.append((title, shown(key, value)))
+    return out
+
+
 @page(Role.VIEWER)
 def audit(ctx: Ctx) -> Response:
-    """The latest 500 changes, newest first: when, who (`cli` or an email), what, on what."""
-    return ctx.render("audit.html", rows=entries(ctx.state.db, limit=500))
+    """The latest 500 changes, newest first: when, who (`cli` or an email), what, on what,
+    with the details in the reader's words (audit_details)."""
+    rows = entries(ctx.state.db, limit=500)
+    return ctx.render("audit.html", rows=rows,
+                      details=[audit_details(ctx, e.details) for e in rows])
