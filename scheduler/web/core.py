@@ -29,6 +29,7 @@ from scheduler.registry.domain import AgreementKind
 from scheduler.services.audit import Actor
 from scheduler.services.runs import Runner
 from scheduler.services.users import Account, Role, get_user
+from scheduler.web.cache import PageCache
 from scheduler.web.i18n import pick_language, text
 from scheduler.web.session import COOKIE, LoginLimiter, Session, SessionCodec
 
@@ -61,8 +62,10 @@ class WebState:
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     uploads: dict[str, Any] = field(default_factory=dict)  # import token → upload, to confirm
     templates: Environment = field(init=False)
+    cache: PageCache = field(init=False)  # what the registry pages read (scheduler.web.cache)
 
     def __post_init__(self) -> None:
+        self.cache = PageCache(self.db)
         self.templates = Environment(
             loader=FileSystemLoader(str(bundled_path("web"))),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -116,6 +119,11 @@ class Ctx:
 
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         """The page `template` (templates/web) with `values`, the context and helpers."""
+        return HTMLResponse(self.render_text(template, **values), status_code=status)
+
+    def render_text(self, template: str, **values: Any) -> str:
+        """`template` rendered as `render` does, as text (a page, or a fragment of one that a
+        page caches and includes)."""
         lang = self.lang
 
         def date(d: dt.date | None) -> str:
@@ -131,12 +139,11 @@ class Ctx:
             except ValueError:
                 return value
 
-        html = self.state.templates.get_template(template).render(
+        return self.state.templates.get_template(template).render(
             t=self.t, lang=lang, user=self.user, csrf=self.session.csrf, date=date, when=when,
             kind=kind,
             may_change=self.may_change, is_admin=self.user is not None
             and self.user.role is Role.ADMIN, path=self.request.url.path, **values)
-        return HTMLResponse(html, status_code=status)
 
     def refuse(self, status: int, title_key: str, text_key: str) -> HTMLResponse:
         """An error page (403, 404, 429…) that changes nothing."""
@@ -158,22 +165,31 @@ def page(role: Role | None) -> Callable[[PageFn], Callable[[Request], Awaitable[
     def wrap(fn: PageFn) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             state: WebState = request.app.state.web
-            ctx = await run_in_threadpool(_context, state, request)
-            if request.method == "POST":
-                ctx.form = await request.form(max_files=1, max_fields=200)
-                token = ctx.form.get("csrf")
-                if not ctx.session.csrf_ok(token if isinstance(token, str) else None):
-                    return _finish(ctx, ctx.refuse(403, "forbidden", "csrf_text"))
-            refusal = _check_role(ctx, role)
-            if refusal is not None:
-                return _finish(ctx, refusal)
-            return _finish(ctx, await run_in_threadpool(fn, ctx))
+            form = (await request.form(max_files=1, max_fields=200)
+                    if request.method == "POST" else None)
+            return await run_in_threadpool(_serve, state, request, form, role, fn)
 
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__
         return endpoint
 
     return wrap
+
+
+def _serve(state: WebState, request: Request, form: FormData | None, role: Role | None,
+           fn: PageFn) -> Response:
+    """The synchronous part of a request, in one thread-pool hop: the session and account,
+    CSRF (POST), the role, then the page."""
+    ctx = _context(state, request)
+    ctx.form = form
+    if form is not None:
+        token = form.get("csrf")
+        if not ctx.session.csrf_ok(token if isinstance(token, str) else None):
+            return _finish(ctx, ctx.refuse(403, "forbidden", "csrf_text"))
+    refusal = _check_role(ctx, role)
+    if refusal is not None:
+        return _finish(ctx, refusal)
+    return _finish(ctx, fn(ctx))
 
 
 def _context(state: WebState, request: Request) -> Ctx:

@@ -71,6 +71,11 @@ EN: dict[str, str] = {
     "other_lang": "ภาษาไทย", "other_lang_code": "th",
     "page": "Page", "of": "of", "previous": "Previous page", "next_page": "Next page",
     "more": "more",
+    # --- partner list search and paging (issue 16 load) ---
+    "search": "Search", "search_hint": "Part of an id, an English or Thai name, or a country",
+    "dormant_only": "Dormant partners only", "show_all": "Show all partners",
+    "showing": "Partners {first}–{last} of {total}", "no_match": "No partner matches.",
+    "n_more_dormant": "{n} more dormant partners", "longest_quiet_first": "longest quiet first",
 }
 
 TH: dict[str, str] = {
@@ -135,6 +140,11 @@ TH: dict[str, str] = {
     "other_lang": "English", "other_lang_code": "en",
     "page": "หน้า", "of": "จาก", "previous": "หน้าก่อน", "next_page": "หน้าถัดไป",
     "more": "รายการ",
+    # --- partner list search and paging (issue 16 load) ---
+    "search": "ค้นหา", "search_hint": "รหัส ชื่อภาษาอังกฤษหรือภาษาไทย หรือประเทศ (บางส่วนก็ได้)",
+    "dormant_only": "เฉพาะเมืองที่ขาดการติดต่อ", "show_all": "แสดงทั้งหมด",
+    "showing": "รายการที่ {first}–{last} จาก {total}", "no_match": "ไม่พบเมืองที่ตรงกัน",
+    "n_more_dormant": "ดูอีก {n} แห่งที่ขาดการติดต่อ", "longest_quiet_first": "ขาดการติดต่อนานที่สุดก่อน",
 }
 
 

@@ -1,0 +1,110 @@
+"""A per-process cache of what the registry pages read (issue 16: the dashboard and the
+partner list at 10,000 partners within 150 ms at the 95th percentile under load).
+
+Reading the whole registry (scheduler.registry.store.load_registry) takes seconds at 10,000
+partners, and the dashboard and partner summaries built from it take as long again, so one web
+worker keeps them, and the pages rendered from them, for as long as the database says nothing
+changed. What says so is the *change key* (`change_key`), read in one small query at every
+page view:
+
+* the number of audit entries and the newest one's id: every operation that changes the
+  registry writes one in the same transaction as its change (scheduler.services.audit: load,
+  import, activity add, remove, correct, end, meeting cancel, and the web's forms, which call
+  the same operations). The count moves even when an older transaction commits an entry after a
+  newer one (PostgreSQL hands out ids before commit), since entries are never deleted;
+* the registry's load mark (registry_meta "loaded"): the first load of the configured files
+  (scheduler.registry.bootstrap) writes no audit entry, but sets the mark;
+* the number of partners and the newest agreement and activity row ids: they cover a write that
+  bypasses the audit log (an import called without `by`), which only adds rows.
+
+Whoever changes the database — this worker, another worker, the CLI or a job — moves the key,
+and the next page view reloads: never a stale page. The key is read before the data it
+guards, in its own transaction, so a change that commits in between gives data newer than its
+key, and the next view reloads once more (harmless). Values derived from the registry are kept
+per key and per argument (the local date, the language…); the whole cache is dropped when the
+key moves. One lock makes concurrent requests wait for a single reload instead of each loading
+the registry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from sqlalchemy import func, select
+
+from scheduler.db.database import Database
+from scheduler.db.models import ActivityRow, AgreementRow, AuditRow, MetaRow, PartnerRow
+from scheduler.registry.domain import Registry
+from scheduler.registry.store import LOADED_KEY, load_registry
+
+T = TypeVar("T")
+
+ChangeKey = tuple[Any, ...]
+
+_KEY_QUERY = select(
+    select(func.count()).select_from(AuditRow).scalar_subquery(),
+    select(func.max(AuditRow.id)).scalar_subquery(),
+    select(MetaRow.value).where(MetaRow.key == LOADED_KEY).scalar_subquery(),
+    select(func.count()).select_from(PartnerRow).scalar_subquery(),
+    select(func.max(AgreementRow.id)).scalar_subquery(),
+    select(func.max(ActivityRow.id)).scalar_subquery(),
+)
+
+
+def change_key(db: Database) -> ChangeKey:
+    """What every change of the registry moves (see the module's docstring): (audit entries,
+    newest audit id, load mark, partners, newest agreement row id, newest activity row id),
+    None where a table is empty. One query, one read transaction."""
+    with db.read() as session:
+        row = session.execute(_KEY_QUERY).one()
+    return tuple(row)
+
+
+class PageCache:
+    """Values derived from the registry of `db`, kept while `change_key` stays the same.
+
+    `current()` reads the key (call it once per request) and returns it; `get(key, name, args,
+    build)` gives the value `build()` made for (name, args) under that key, building it once.
+    Thread-safe: pages run in Starlette's thread pool."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._lock = threading.RLock()  # a build may get() what it builds on
+        self._key: ChangeKey | None = None
+        self._values: dict[Hashable, Any] = {}
+        self.loads = 0  # how many times the registry was read (for tests and the bench)
+
+    def current(self) -> ChangeKey:
+        """The database's change key now; values kept under another key are dropped."""
+        key = change_key(self.db)
+        with self._lock:
+            if key != self._key:
+                self._key, self._values = key, {}
+        return key
+
+    def get(self, key: ChangeKey, name: str, args: Hashable, build: Callable[[], T]) -> T:
+        """The value for (`name`, `args`) under `key` (from `current()`), built by `build()`
+        the first time. A value built under a key that moved meanwhile is returned to this
+        request (it is at least as new as its key) but not kept."""
+        slot = (name, args)
+        with self._lock:
+            if key == self._key and slot in self._values:
+                return self._values[slot]  # type: ignore[no-any-return]
+            value = build()  # under the lock: concurrent requests wait for one build
+            if key == self._key:
+                self._values[slot] = value
+            return value
+
+    def registry(self, key: ChangeKey) -> Registry:
+        """The whole registry as load_registry reads it (ended relations included)."""
+
+        def load() -> Registry:
+            with self.db.read() as session:
+                registry = load_registry(session)
+            self.loads += 1
+            return registry
+
+        return self.get(key, "registry", None, load)
+
