@@ -22,8 +22,9 @@ and the next page view reloads: never a stale page. The key is read before the d
 guards, in its own transaction, so a change that commits in between gives data newer than its
 key, and the next view reloads once more (harmless). Values derived from the registry are kept
 per key and per argument (the local date, the language…); the whole cache is dropped when the
-key moves. One lock makes concurrent requests wait for a single reload instead of each loading
-the registry.
+key moves. Concurrent requests for a value being built wait for that one build instead of each
+loading the registry. The signed-in account is kept the same way (scheduler.web.core): adding
+and removing an account are audited too.
 """
 
 from __future__ import annotations
@@ -65,15 +66,16 @@ def change_key(db: Database) -> ChangeKey:
 class PageCache:
     """Values derived from the registry of `db`, kept while `change_key` stays the same.
 
-    `current()` reads the key (call it once per request) and returns it; `get(key, name, args,
-    build)` gives the value `build()` made for (name, args) under that key, building it once.
-    Thread-safe: pages run in Starlette's thread pool."""
+    `current()` reads the key (once per request, in scheduler.web.core) and returns it;
+    `get(key, name, args, build)` gives the value `build()` made for (name, args) under that
+    key, building it once. Thread-safe: pages run in a thread pool."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._lock = threading.RLock()  # a build may get() what it builds on
+        self._lock = threading.Lock()  # guards the fields below, never held while building
         self._key: ChangeKey | None = None
         self._values: dict[Hashable, Any] = {}
+        self._building: dict[Hashable, threading.Lock] = {}  # one lock per value being built
         self.loads = 0  # how many times the registry was read (for tests and the bench)
 
     def current(self) -> ChangeKey:
@@ -86,15 +88,26 @@ class PageCache:
 
     def get(self, key: ChangeKey, name: str, args: Hashable, build: Callable[[], T]) -> T:
         """The value for (`name`, `args`) under `key` (from `current()`), built by `build()`
-        the first time. A value built under a key that moved meanwhile is returned to this
+        the first time; requests asking for the same value meanwhile wait for that one build,
+        others go on. A value built under a key that moved meanwhile is returned to this
         request (it is at least as new as its key) but not kept."""
         slot = (name, args)
         with self._lock:
             if key == self._key and slot in self._values:
                 return self._values[slot]  # type: ignore[no-any-return]
-            value = build()  # under the lock: concurrent requests wait for one build
-            if key == self._key:
-                self._values[slot] = value
+            building = self._building.setdefault((key, slot), threading.Lock())
+        with building:
+            with self._lock:
+                if key == self._key and slot in self._values:
+                    return self._values[slot]  # type: ignore[no-any-return]
+            try:
+                value = build()
+            finally:
+                with self._lock:
+                    self._building.pop((key, slot), None)
+            with self._lock:
+                if key == self._key:
+                    self._values[slot] = value
             return value
 
     def registry(self, key: ChangeKey) -> Registry:

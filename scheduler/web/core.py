@@ -2,11 +2,13 @@
 clock), the request context `Ctx`, the guard that every endpoint goes through, and rendering.
 
 The guard (`page`) runs for every request: it reads the signed session cookie (a signed-out
-session with a CSRF token is started when there is none), loads the account anew (so a removed
-account or a changed role takes effect at once), checks the CSRF token of every POST (403 page,
+session with a CSRF token is started when there is none), reads the database's change key and
+the account kept under it (scheduler.web.cache: adding or removing an account moves the key, so
+a removed account is signed out at once), checks the CSRF token of every POST (403 page,
 nothing changed, no redirect), then the role (a GET of a signed-out visitor goes to the sign-in
 page; anything else short of the role gets 403). Page functions are plain functions run in the
-thread pool, since the service layer is synchronous.
+thread pool (one hop per request, at most PAGE_WORKERS at once), since the service layer is
+synchronous.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from anyio import CapacityLimiter, to_thread
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -29,9 +31,11 @@ from scheduler.registry.domain import AgreementKind
 from scheduler.services.audit import Actor
 from scheduler.services.runs import Runner
 from scheduler.services.users import Account, Role, get_user
-from scheduler.web.cache import PageCache
+from scheduler.web.cache import ChangeKey, PageCache
 from scheduler.web.i18n import pick_language, text
 from scheduler.web.session import COOKIE, LoginLimiter, Session, SessionCodec
+
+PAGE_WORKERS = 4  # threads serving pages at once (WebState.workers)
 
 RANK = {Role.VIEWER: 0, Role.STAFF: 1, Role.ADMIN: 2}
 
@@ -63,6 +67,7 @@ class WebState:
     uploads: dict[str, Any] = field(default_factory=dict)  # import token → upload, to confirm
     templates: Environment = field(init=False)
     cache: PageCache = field(init=False)  # what the registry pages read (scheduler.web.cache)
+    _workers: CapacityLimiter | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.cache = PageCache(self.db)
@@ -70,7 +75,16 @@ class WebState:
             loader=FileSystemLoader(str(bundled_path("web"))),
             autoescape=select_autoescape(default=True, default_for_string=True),
             undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+            auto_reload=False,  # templates are part of the release: no stat() per page
         )
+
+    def workers(self) -> CapacityLimiter:
+        """How many requests run their synchronous part at once (PAGE_WORKERS; made in the
+        event loop on first use). The work holds the GIL, so more threads only add switching,
+        and past the database pool's size (5) every extra one opens a connection of its own."""
+        if self._workers is None:
+            self._workers = CapacityLimiter(PAGE_WORKERS)
+        return self._workers
 
 
 @dataclass
@@ -86,6 +100,7 @@ class Ctx:
     now: dt.datetime
     form: FormData | None = None
     send_session: bool = False
+    key: ChangeKey = ()  # the database's change key when the request came (scheduler.web.cache)
 
     @property
     def lang(self) -> str:
@@ -167,7 +182,8 @@ def page(role: Role | None) -> Callable[[PageFn], Callable[[Request], Awaitable[
             state: WebState = request.app.state.web
             form = (await request.form(max_files=1, max_fields=200)
                     if request.method == "POST" else None)
-            return await run_in_threadpool(_serve, state, request, form, role, fn)
+            return await to_thread.run_sync(_serve, state, request, form, role, fn,
+                                            limiter=state.workers())
 
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__
@@ -198,10 +214,15 @@ def _context(state: WebState, request: Request) -> Ctx:
     send = session is None
     if session is None:
         session = Session.fresh(now, pick_language(request.headers.get("accept-language")))
-    user = get_user(state.db, session.email) if session.email else None
+    # The change key moves with every account added or removed (both audited), so the
+    # account kept under it is the stored one: a removed account is signed out at once.
+    key = state.cache.current()
+    email = session.email
+    user = state.cache.get(key, "account", email, lambda: get_user(state.db, email)
+                           ) if email else None
     if session.email and user is None:  # the account was removed: signed out
         session, send = Session.fresh(now, session.lang), True
-    return Ctx(state, request, session, user, now, send_session=send)
+    return Ctx(state, request, session, user, now, send_session=send, key=key)
 
 
 def _check_role(ctx: Ctx, role: Role | None) -> Response | None:

@@ -76,8 +76,7 @@ def dashboard_page(ctx: Ctx) -> Response:
     scheduler.web.pages_auth.root, which guards it). Everything but the outbox counts comes
     from the page cache (scheduler.web.cache), rendered once per language while the registry
     does not change."""
-    cache, runner, today = ctx.state.cache, ctx.state.runner, ctx.today
-    key = cache.current()
+    cache, runner, today, key = ctx.state.cache, ctx.state.runner, ctx.today, ctx.key
 
     def board() -> Dashboard:
         return plan(runner, cache.registry(key), today)
@@ -128,8 +127,7 @@ def partners(ctx: Ctx) -> Response:
     params = ctx.request.query_params
     q = " ".join(params.get("q", "").split())[:200]
     dormant = params.get("dormant") == "1"
-    cache = ctx.state.cache
-    key = cache.current()
+    cache, key = ctx.state.cache, ctx.key
 
     def found() -> list[PartnerSummary]:
         needle = q.casefold()
