@@ -235,3 +235,19 @@ def test_rows_added_past_the_audit_log_move_the_key_too(web: WebEnv) -> None:
         conn.execute("INSERT INTO partners (id, name, name_th, country, city) "
                      "VALUES ('sideways', 'Sideways Town', '', 'JP', '')")
     assert names(client.get("/partners?q=sideways").text) == ["Sideways Town"]
+
+
+def test_the_cache_keeps_a_bounded_number_of_searches(web: WebEnv) -> None:
+    cache = web.app.state.web.cache
+    key = cache.current()
+    built: list[str] = []
+
+    def build(q: str) -> str:
+        built.append(q)
+        return q.upper()
+
+    for q in ("a", "b", "c", "a", "b", "c"):
+        assert cache.get(key, "search", q, lambda q=q: build(q), limit=2) == q.upper()
+    assert built == ["a", "b", "c", "c"]  # the third is built each time, never kept
+    assert web.project.cli("end", "osaka", "--on", "2026-02-01").exit_code == 0
+    assert cache.current() != key  # a change: everything is dropped, the limit starts again

@@ -57,9 +57,10 @@ _KEY_QUERY = select(
 def change_key(db: Database) -> ChangeKey:
     """What every change of the registry moves (see the module's docstring): (audit entries,
     newest audit id, load mark, partners, newest agreement row id, newest activity row id),
-    None where a table is empty. One query, one read transaction."""
-    with db.read() as session:
-        row = session.execute(_KEY_QUERY).one()
+    None where a table is empty. One query, one read transaction, on a Core connection (a
+    third of an ORM session's cost: it runs for every request)."""
+    with db.engine.connect() as conn:
+        row = conn.execute(_KEY_QUERY).one()
     return tuple(row)
 
 
@@ -75,6 +76,7 @@ class PageCache:
         self._lock = threading.Lock()  # guards the fields below, never held while building
         self._key: ChangeKey | None = None
         self._values: dict[Hashable, Any] = {}
+        self._counts: dict[str, int] = {}  # values kept, by name
         self._building: dict[Hashable, threading.Lock] = {}  # one lock per value being built
         self.loads = 0  # how many times the registry was read (for tests and the bench)
 
@@ -83,14 +85,17 @@ class PageCache:
         key = change_key(self.db)
         with self._lock:
             if key != self._key:
-                self._key, self._values = key, {}
+                self._key, self._values, self._counts = key, {}, {}
         return key
 
-    def get(self, key: ChangeKey, name: str, args: Hashable, build: Callable[[], T]) -> T:
+    def get(self, key: ChangeKey, name: str, args: Hashable, build: Callable[[], T], *,
+            limit: int | None = None) -> T:
         """The value for (`name`, `args`) under `key` (from `current()`), built by `build()`
         the first time; requests asking for the same value meanwhile wait for that one build,
-        others go on. A value built under a key that moved meanwhile is returned to this
-        request (it is at least as new as its key) but not kept."""
+        others go on. With `limit`, at most that many values of `name` are kept (the first
+        ones; for values whose `args` come from the user, such as searches). A value built
+        under a key that moved meanwhile is returned to this request (it is at least as new
+        as its key) but not kept."""
         slot = (name, args)
         with self._lock:
             if key == self._key and slot in self._values:
@@ -106,8 +111,10 @@ class PageCache:
                 with self._lock:
                     self._building.pop((key, slot), None)
             with self._lock:
-                if key == self._key:
+                kept = self._counts.get(name, 0)
+                if key == self._key and (limit is None or kept < limit):
                     self._values[slot] = value
+                    self._counts[name] = kept + 1
             return value
 
     def registry(self, key: ChangeKey) -> Registry:

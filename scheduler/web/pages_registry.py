@@ -91,6 +91,7 @@ def dashboard_page(ctx: Ctx) -> Response:
 
 
 PAGE_SIZE = 50  # partners per page of the list
+SEARCHES_KEPT = 500  # searches (and pages of them) the cache keeps until the registry changes
 
 
 @dataclass(frozen=True)
@@ -135,8 +136,9 @@ def partners(ctx: Ctx) -> Response:
                 if (not needle or needle in item.words)
                 and (not dormant or item.summary.dormant)]
 
-    # The plain list and the dormant one are kept; a search is cheap enough to run anew.
-    rows = cache.get(key, "found", (ctx.today, dormant), found) if not q else found()
+    # The plain and the dormant list are kept, and the first SEARCHES_KEPT searches.
+    rows = (cache.get(key, "search", (ctx.today, dormant, q), found, limit=SEARCHES_KEPT)
+            if q else cache.get(key, "found", (ctx.today, dormant), found))
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     raw = params.get("page", "1")
     number = min(max(int(raw), 1), pages) if raw.isdigit() and len(raw) < 9 else 1
@@ -153,8 +155,9 @@ def partners(ctx: Ctx) -> Response:
         shown = rows[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
         return ctx.render_text("_partners_table.html", partners=shown)
 
-    slot = (ctx.lang, ctx.today, dormant, number)
-    body = table() if q else cache.get(key, "partners.html", slot, table)
+    slot = (ctx.lang, ctx.today, dormant, q, number)
+    body = (cache.get(key, "search.html", slot, table, limit=SEARCHES_KEPT) if q
+            else cache.get(key, "partners.html", slot, table))
     return ctx.render("partners.html", table=Markup(body), q=q, dormant=dormant,
                       page_number=number, pages=pages, total=len(rows),
                       first=(number - 1) * PAGE_SIZE + 1 if rows else 0,
