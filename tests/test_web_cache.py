@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import Project
 from starlette.testclient import TestClient
+from test_postgres import pg_database
 from test_spreadsheets import row, write_csv
 from webfixtures import SECRET, WebEnv, make_web, sign_in
 
@@ -19,6 +20,8 @@ from scheduler.config import load_settings
 from scheduler.registry.bootstrap import open_database
 from scheduler.web.app import create_app
 from scheduler.web.cache import change_key
+
+__all__ = ["pg_database"]  # the fixture, shared with test_postgres.py
 
 # 120 more partners: "Alpha 001" … "Alpha 120", countries cycling JP, KR, FR. The even ones had
 # an activity in January 2026 (not dormant on 2 March 2026), the odd ones never (dormant).
@@ -251,3 +254,17 @@ def test_the_cache_keeps_a_bounded_number_of_searches(web: WebEnv) -> None:
     assert built == ["a", "b", "c", "c"]  # the third is built each time, never kept
     assert web.project.cli("end", "osaka", "--on", "2026-02-01").exit_code == 0
     assert cache.current() != key  # a change: everything is dropped, the limit starts again
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_cli_change_shows_on_the_next_view(project: Project,
+                                                          pg_database: str) -> None:
+    web = make_web(project, database={"url": pg_database})
+    client = viewer(web)
+    assert "Dormant partners</span>" in client.get("/partners?q=osaka").text
+    client.get("/")
+    done = project.cli("activity", "add", "osaka", "--date", "2026-03-01", "--title", "Forum")
+    assert done.exit_code == 0, done.output
+    page = client.get("/partners?q=osaka").text
+    assert "1 Mar 2026" in page and "Dormant partners</span>" not in page
+    web.app.state.web.db.dispose()
