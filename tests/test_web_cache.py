@@ -195,6 +195,8 @@ def test_search_by_id_name_thai_name_or_country_keeps_the_search_across_pages(
     assert 'value="alpha"' in alpha  # the box keeps what was typed
     nothing = client.get("/partners?q=atlantis").text
     assert "No partner matches." in nothing and names(nothing) == []
+    odd = client.get("/partners", params={"q": '"><b>x', "page": "2"})
+    assert odd.status_code == 200 and 'value="&#34;&gt;&lt;b&gt;x"' in odd.text
 
 
 def test_the_dormant_filter_and_the_dashboards_more_link_agree(web: WebEnv) -> None:
