@@ -2,11 +2,13 @@
 clock), the request context `Ctx`, the guard that every endpoint goes through, and rendering.
 
 The guard (`page`) runs for every request: it reads the signed session cookie (a signed-out
-session with a CSRF token is started when there is none), loads the account anew (so a removed
-account or a changed role takes effect at once), checks the CSRF token of every POST (403 page,
+session with a CSRF token is started when there is none), reads the database's change key and
+the account kept under it (scheduler.web.cache: adding or removing an account moves the key, so
+a removed account is signed out at once), checks the CSRF token of every POST (403 page,
 nothing changed, no redirect), then the role (a GET of a signed-out visitor goes to the sign-in
 page; anything else short of the role gets 403). Page functions are plain functions run in the
-thread pool, since the service layer is synchronous.
+thread pool (one hop per request, at most PAGE_WORKERS at once), since the service layer is
+synchronous.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from anyio import CapacityLimiter, to_thread
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -31,6 +33,7 @@ from scheduler.registry.domain import AgreementKind
 from scheduler.services.audit import Actor
 from scheduler.services.runs import Runner
 from scheduler.services.users import Account, Role, get_user
+from scheduler.web.cache import ChangeKey, PageCache
 from scheduler.web.i18n import (
     country_name,
     describe_schedule,
@@ -40,6 +43,8 @@ from scheduler.web.i18n import (
     text,
 )
 from scheduler.web.session import COOKIE, LoginLimiter, Session, SessionCodec
+
+PAGE_WORKERS = 4  # threads serving pages at once (WebState.workers)
 
 RANK = {Role.VIEWER: 0, Role.STAFF: 1, Role.ADMIN: 2}
 
@@ -70,13 +75,25 @@ class WebState:
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
     uploads: dict[str, Any] = field(default_factory=dict)  # import token → upload, to confirm
     templates: Environment = field(init=False)
+    cache: PageCache = field(init=False)  # what the registry pages read (scheduler.web.cache)
+    _workers: CapacityLimiter | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
+        self.cache = PageCache(self.db)
         self.templates = Environment(
             loader=FileSystemLoader(str(bundled_path("web"))),
             autoescape=select_autoescape(default=True, default_for_string=True),
             undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+            auto_reload=False,  # templates are part of the release: no stat() per page
         )
+
+    def workers(self) -> CapacityLimiter:
+        """How many requests run their synchronous part at once (PAGE_WORKERS; made in the
+        event loop on first use). The work holds the GIL, so more threads only add switching,
+        and past the database pool's size (5) every extra one opens a connection of its own."""
+        if self._workers is None:
+            self._workers = CapacityLimiter(PAGE_WORKERS)
+        return self._workers
 
 
 @dataclass
@@ -92,6 +109,7 @@ class Ctx:
     now: dt.datetime
     form: FormData | None = None
     send_session: bool = False
+    key: ChangeKey = ()  # the database's change key when the request came (scheduler.web.cache)
 
     @property
     def lang(self) -> str:
@@ -131,6 +149,11 @@ class Ctx:
         `country(code)` (CLDR's name, by babel), `language_name(code)` and
         `word(prefix, code)` (i18n key `prefix_code`: job, activity, contact, action…) and
         `schedule(crontab)` (in words)."""
+        return HTMLResponse(self.render_text(template, **values), status_code=status)
+
+    def render_text(self, template: str, **values: Any) -> str:
+        """`template` rendered as `render` does, as text (a page, or a fragment of one that a
+        page caches and includes)."""
         lang = self.lang
 
         def date(d: dt.date | None) -> str:
@@ -148,7 +171,7 @@ class Ctx:
 
         names = RegistryNames(self.state.db, lang)
 
-        html = self.state.templates.get_template(template).render(
+        return self.state.templates.get_template(template).render(
             t=self.t, lang=lang, user=self.user, csrf=self.session.csrf, date=date, when=when,
             kind=kind, group=names.group, party=names.party,
             country=lambda code: country_name(code, lang) if code else "-",
@@ -158,7 +181,6 @@ class Ctx:
             may_change=self.may_change, is_admin=self.user is not None
             and self.user.role is Role.ADMIN, path=self.request.url.path,
             here=self.here, **values)
-        return HTMLResponse(html, status_code=status)
 
     @property
     def here(self) -> str:
@@ -221,16 +243,10 @@ def page(role: Role | None) -> Callable[[PageFn], Callable[[Request], Awaitable[
     def wrap(fn: PageFn) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             state: WebState = request.app.state.web
-            ctx = await run_in_threadpool(_context, state, request)
-            if request.method == "POST":
-                ctx.form = await request.form(max_files=1, max_fields=200)
-                token = ctx.form.get("csrf")
-                if not ctx.session.csrf_ok(token if isinstance(token, str) else None):
-                    return _finish(ctx, ctx.refuse(403, "forbidden", "csrf_text"))
-            refusal = _check_role(ctx, role)
-            if refusal is not None:
-                return _finish(ctx, refusal)
-            return _finish(ctx, await run_in_threadpool(fn, ctx))
+            form = (await request.form(max_files=1, max_fields=200)
+                    if request.method == "POST" else None)
+            return await to_thread.run_sync(_serve, state, request, form, role, fn,
+                                            limiter=state.workers())
 
         endpoint.__name__ = fn.__name__
         endpoint.__doc__ = fn.__doc__
@@ -239,16 +255,37 @@ def page(role: Role | None) -> Callable[[PageFn], Callable[[Request], Awaitable[
     return wrap
 
 
+def _serve(state: WebState, request: Request, form: FormData | None, role: Role | None,
+           fn: PageFn) -> Response:
+    """The synchronous part of a request, in one thread-pool hop: the session and account,
+    CSRF (POST), the role, then the page."""
+    ctx = _context(state, request)
+    ctx.form = form
+    if form is not None:
+        token = form.get("csrf")
+        if not ctx.session.csrf_ok(token if isinstance(token, str) else None):
+            return _finish(ctx, ctx.refuse(403, "forbidden", "csrf_text"))
+    refusal = _check_role(ctx, role)
+    if refusal is not None:
+        return _finish(ctx, refusal)
+    return _finish(ctx, fn(ctx))
+
+
 def _context(state: WebState, request: Request) -> Ctx:
     now = state.clock()
     session = state.codec.load(request.cookies.get(COOKIE), now)
     send = session is None
     if session is None:
         session = Session.fresh(now, pick_language(request.headers.get("accept-language")))
-    user = get_user(state.db, session.email) if session.email else None
+    # The change key moves with every account added or removed (both audited), so the
+    # account kept under it is the stored one: a removed account is signed out at once.
+    key = state.cache.current()
+    email = session.email
+    user = state.cache.get(key, "account", email, lambda: get_user(state.db, email)
+                           ) if email else None
     if session.email and user is None:  # the account was removed: signed out
         session, send = Session.fresh(now, session.lang), True
-    return Ctx(state, request, session, user, now, send_session=send)
+    return Ctx(state, request, session, user, now, send_session=send, key=key)
 
 
 def _check_role(ctx: Ctx, role: Role | None) -> Response | None:

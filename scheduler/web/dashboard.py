@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import func, select
 
 from jobs.meeting_agendas import anniversaries, deadlines, dormant_partners
+from scheduler.db.database import Database
 from scheduler.db.models import MessageRow
 from scheduler.planning import occurrences
+from scheduler.registry.domain import Registry
 from scheduler.services.runs import Runner
 
 HORIZON_DAYS = 90
+_OUTBOX_COUNTS = select(MessageRow.state, func.count()).group_by(MessageRow.state)
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,21 @@ class Dashboard:
     outbox: Mapping[str, int]
 
 
-def dashboard(runner: Runner, today: dt.date) -> Dashboard:
+def dashboard(runner: Runner, today: dt.date, registry: Registry | None = None) -> Dashboard:
     """The dashboard as of `today` (local date) for the next HORIZON_DAYS days, over the
-    relations not ended by then. A meeting or deadline whose rule cannot be expanded is left
-    out here, as the jobs skip it (and log why)."""
-    registry = runner.registry(today)
+    relations not ended by then: `plan` over `registry` (the whole registry, as
+    load_registry reads it; read now when None) with the outbox counts read now."""
+    whole = registry if registry is not None else runner.registry()
+    return replace(plan(runner, whole, today), outbox=outbox_counts(runner.db))
+
+
+def plan(runner: Runner, registry: Registry, today: dt.date) -> Dashboard:
+    """What the dashboard shows about the registry (everything but the outbox counts, left
+    at 0), as of `today` over `registry` (the whole registry; relations ended by then are left
+    out here). A meeting or deadline whose rule cannot be expanded is left out, as the jobs
+    skip it (and log why). Depends only on the registry and the date: the web app keeps it
+    while the registry does not change (scheduler.web.cache)."""
+    registry = registry.active_on(today)
     end = today + dt.timedelta(days=HORIZON_DAYS)
     partners = list(registry.partners.values())
     rows: list[dict[str, Any]] = []
@@ -65,15 +78,19 @@ def dashboard(runner: Runner, today: dt.date) -> Dashboard:
         due = deadlines(registry, set(registry.working_groups), today, end, runner.calendar)
     except ValueError:
         due = []
-    with runner.db.read() as session:
-        counts: dict[str, int] = {
-            state: n for state, n in session.execute(
-                select(MessageRow.state, func.count()).group_by(MessageRow.state))}
     return Dashboard(
         today=today, end=end,
         anniversaries=anniversaries(registry, partners, today, end),
         deadlines=due, meetings=rows,
         dormant=dormant_partners(registry, partners, today,
                                  runner.settings.jobs.dormant_after_days),
-        outbox={state: int(counts.get(state, 0)) for state in ("pending", "failed")},
+        outbox={"pending": 0, "failed": 0},
     )
+
+
+def outbox_counts(db: Database) -> dict[str, int]:
+    """How many messages are pending and failed now (one grouped count; not cached: the
+    daemon changes them without touching the registry)."""
+    with db.engine.connect() as conn:  # Core: a fifth of an ORM session's cost
+        counts: dict[str, int] = {state: n for state, n in conn.execute(_OUTBOX_COUNTS)}
+    return {state: int(counts.get(state, 0)) for state in ("pending", "failed")}

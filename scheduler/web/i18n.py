@@ -152,6 +152,11 @@ EN: dict[str, str] = {
     "skip_to_main": "Skip to content",
     "bad_language": "The language must be Thai (th) or English (en). Nothing was changed.",
     "not_found_text": "There is no such page here. It may have been moved or removed.",
+    # --- partner list search and paging (issue 16 load) ---
+    "search": "Search", "search_hint": "Part of an id, an English or Thai name, or a country",
+    "dormant_only": "Dormant partners only", "show_all": "Show all partners",
+    "showing": "Partners {first}–{last} of {total}", "no_match": "No partner matches.",
+    "n_more_dormant": "{n} more dormant partners", "longest_quiet_first": "longest quiet first",
 }
 
 TH: dict[str, str] = {
@@ -289,6 +294,11 @@ TH: dict[str, str] = {
     "skip_to_main": "ข้ามไปยังเนื้อหา",
     "bad_language": "ภาษาต้องเป็นภาษาไทย (th) หรือภาษาอังกฤษ (en) ไม่มีการเปลี่ยนแปลงใด ๆ",
     "not_found_text": "ไม่พบหน้านี้ อาจถูกย้ายหรือลบไปแล้ว",
+    # --- partner list search and paging (issue 16 load) ---
+    "search": "ค้นหา", "search_hint": "รหัส ชื่อภาษาอังกฤษหรือภาษาไทย หรือประเทศ (บางส่วนก็ได้)",
+    "dormant_only": "เฉพาะเมืองที่ขาดการติดต่อ", "show_all": "แสดงทั้งหมด",
+    "showing": "รายการที่ {first}–{last} จาก {total}", "no_match": "ไม่พบเมืองที่ตรงกัน",
+    "n_more_dormant": "ดูอีก {n} แห่งที่ขาดการติดต่อ", "longest_quiet_first": "ขาดการติดต่อนานที่สุดก่อน",
 }
 
 

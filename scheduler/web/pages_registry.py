@@ -10,8 +10,12 @@ changed then.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
+from babel import Locale
+from markupsafe import Markup
 from starlette.responses import Response
 
 from scheduler.dates.thaidate import parse_date
@@ -19,17 +23,19 @@ from scheduler.errors import UserError
 from scheduler.registry.domain import AgreementKind
 from scheduler.services.partners import (
     AgreementCorrection,
+    PartnerSummary,
     RecordKind,
     correct_agreement,
     end_relation,
-    list_partners,
     partner_detail,
     record_activity,
     remove_record,
+    summarise,
 )
 from scheduler.services.users import Role
+from scheduler.web.cache import ChangeKey
 from scheduler.web.core import Ctx, page, problem_text
-from scheduler.web.dashboard import dashboard
+from scheduler.web.dashboard import Dashboard, outbox_counts, plan
 
 # Which form field a service's message is about ("--date: …" → the Date field).
 FIELD_LABELS = {"--date": "date", "--title": "title", "--kind": "kind", "--reason": "reason",
@@ -60,28 +66,102 @@ def read_date(ctx: Ctx, name: str, *, required: bool = True) -> dt.date | None:
         raise FieldError(name, str(exc)) from None
 
 
+DORMANT_SHOWN = 10  # dormant partners on the dashboard; the rest behind a link to the list
+
+
 def dashboard_page(ctx: Ctx) -> Response:
     """The dashboard, for a signed-in account (`/` shows the sign-in form otherwise: see
-    scheduler.web.pages_auth.root, which guards it)."""
-    board = dashboard(ctx.state.runner, ctx.today)
-    return ctx.render("dashboard.html", board=board)
+    scheduler.web.pages_auth.root, which guards it). Everything but the outbox counts comes
+    from the page cache (scheduler.web.cache), rendered once per language while the registry
+    does not change."""
+    cache, runner, today, key = ctx.state.cache, ctx.state.runner, ctx.today, ctx.key
+
+    def board() -> Dashboard:
+        return plan(runner, cache.registry(key), today)
+
+    def body() -> str:
+        return ctx.render_text("_dashboard.html", board=cache.get(key, "dashboard", today, board),
+                               shown=DORMANT_SHOWN)
+
+    return ctx.render("dashboard.html", body=Markup(cache.get(key, "dashboard.html",
+                                                              (ctx.lang, today), body)),
+                      outbox=outbox_counts(ctx.state.db))
 
 
-PAGE_SIZE = 100  # partners per page of the list
+PAGE_SIZE = 50  # partners per page of the list
+SEARCHES_KEPT = 500  # searches (and pages of them) the cache keeps until the registry changes
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A partner of the list with the text a search looks in: its id, English and Thai names,
+    country code and the country's English and Thai names (CLDR, through babel), folded."""
+
+    summary: PartnerSummary
+    words: str
+
+
+def _listed(ctx: Ctx, key: ChangeKey) -> list[Listed]:
+    """Every partner in registry order as of today (ended relations included), kept by the
+    page cache."""
+    cache, today = ctx.state.cache, ctx.today
+    after = ctx.state.settings.jobs.dormant_after_days
+
+    def build() -> list[Listed]:
+        en, th = Locale("en").territories, Locale("th").territories
+        return [Listed(s, " ".join((s.id, s.name, s.name_th, s.country,
+                                     en.get(s.country, ""), th.get(s.country, ""))).casefold())
+                for s in (summarise(p, today, after)
+                          for p in cache.registry(key).partners.values())]
+
+    return cache.get(key, "partners", today, build)
 
 
 @page(Role.VIEWER)
 def partners(ctx: Ctx) -> Response:
     """The partners with their group, agreements, last activity and dormancy, PAGE_SIZE a
-    page (`?page=N`, from 1)."""
-    rows = list_partners(ctx.state.db, as_of=ctx.today,
-                         dormant_after_days=ctx.state.settings.jobs.dormant_after_days)
+    page: `?q=` keeps those whose id, English or Thai name or country (code or name) contains
+    the text (case ignored), `?dormant=1` only the dormant ones, `?page=N` (from 1; past the
+    end: the last page). Page links carry rel=prev/next and keep the search."""
+    params = ctx.request.query_params
+    q = " ".join(params.get("q", "").split())[:200]
+    dormant = params.get("dormant") == "1"
+    cache, key = ctx.state.cache, ctx.key
+
+    def found() -> list[PartnerSummary]:
+        needle = q.casefold()
+        return [item.summary for item in _listed(ctx, key)
+                if (not needle or needle in item.words)
+                and (not dormant or item.summary.dormant)]
+
+    # The plain and the dormant list are kept, and the first SEARCHES_KEPT searches.
+    rows = (cache.get(key, "search", (ctx.today, dormant, q), found, limit=SEARCHES_KEPT)
+            if q else cache.get(key, "found", (ctx.today, dormant), found))
     pages = max(1, -(-len(rows) // PAGE_SIZE))
-    raw = ctx.request.query_params.get("page", "1")
-    number = min(max(int(raw), 1), pages) if raw.isdigit() else 1
-    shown = rows[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
-    return ctx.render("partners.html", partners=shown, page_number=number, pages=pages,
-                      total=len(rows))
+    raw = params.get("page", "1")
+    number = min(max(int(raw), 1), pages) if raw.isdigit() and len(raw) < 9 else 1
+
+    def link(n: int) -> str:
+        query = {"q": q} if q else {}
+        if dormant:
+            query["dormant"] = "1"
+        if n > 1:
+            query["page"] = str(n)
+        return "/partners" + ("?" + urlencode(query) if query else "")
+
+    def table() -> str:
+        shown = rows[(number - 1) * PAGE_SIZE:number * PAGE_SIZE]
+        return ctx.render_text("_partners_table.html", partners=shown)
+
+    slot = (ctx.lang, ctx.today, dormant, q, number)
+    body = (cache.get(key, "search.html", slot, table, limit=SEARCHES_KEPT) if q
+            else cache.get(key, "partners.html", slot, table))
+    return ctx.render("partners.html", table=Markup(body), q=q, dormant=dormant,
+                      page_number=number, pages=pages, total=len(rows),
+                      first=(number - 1) * PAGE_SIZE + 1 if rows else 0,
+                      last=min(number * PAGE_SIZE, len(rows)),
+                      prev_url=link(number - 1) if number > 1 else "",
+                      next_url=link(number + 1) if number < pages else "")
 
 
 def _partner_page(ctx: Ctx, partner_id: str, status: int = 200, *,
