@@ -18,8 +18,10 @@ from starlette.routing import Route
 
 from scheduler.config import Settings, bundled_path
 from scheduler.db.database import Database
+from scheduler.links import LinkSigner
 from scheduler.services.runs import Runner
 from scheduler.web import pages_auth as auth
+from scheduler.web import pages_links as links
 from scheduler.web import pages_office as office
 from scheduler.web import pages_registry as reg
 from scheduler.web.core import SECURITY_HEADERS, WebState
@@ -74,17 +76,20 @@ ROUTES = [
     Route("/accounts", auth.accounts, methods=["GET"]),
     Route("/accounts", auth.add_account, methods=["POST"]),
     Route("/accounts/remove", auth.remove_account, methods=["POST"]),
+    # --- the way back (issue 17): links in emails, the group feed, acknowledgements ---
+    Route("/feed/{token}.ics", links.feed, methods=["GET"]),
 ]
 
 
 def create_app(settings: Settings, db: Database, *, secret: str,
                clock: Callable[[], dt.datetime] = _utc_now) -> Starlette:
     """The web app over `db` with `settings`; `secret` signs the session cookies (from the
-    variable `web.secret_env` names); `clock` gives now (aware UTC). The cookie is `Secure`
-    when `web.base_url` is https."""
+    variable `web.secret_env` names) and reads the links in emails; `clock` gives now (aware
+    UTC). The cookie is `Secure` when `web.base_url` is https."""
     app = Starlette(routes=ROUTES, exception_handlers={HTTPException: _http_error})
     app.state.web = WebState(settings=settings, db=db,
                              codec=SessionCodec(secret, secure=settings.web.secure),
                              clock=clock, runner=Runner(db, settings))
+    app.state.links = LinkSigner(secret)  # action links and feed URLs (scheduler.links)
     app.state.css = bundled_path("web", "app.css").read_text(encoding="utf-8")
     return app
