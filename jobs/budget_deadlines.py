@@ -85,6 +85,8 @@ def plan(ctx: PlanContext) -> list[Notice]:
         notices: list[Notice] = []
         for when in dates:
             day = when.date()
+            if ctx.acknowledgements.settled(deadline.id, day):
+                continue  # marked done from a link: no further stage to anyone
             context = {
                 **occurrence_view(deadline, day, listed, ctx.calendar),
                 "told": recipients.people(),

@@ -32,6 +32,7 @@ def plan(ctx: PlanContext) -> list[Notice]:
     after = ctx.settings.dormant_after_days
     repeat = ctx.settings.dormant_repeat_days
     staff = registry.staff()
+    acks = ctx.acknowledgements
 
     def plan_partner(partner: Partner) -> list[Notice]:
         start = spell_start(partner, ctx.as_of, after)
@@ -39,6 +40,8 @@ def plan(ctx: PlanContext) -> list[Notice]:
             return []
         since = quiet_since(partner, ctx.as_of)
         assert since is not None
+        if acks.settled(partner.id, since):
+            return []  # an activity was recorded from a link (dated later than as_of)
         recipients = RecipientSet()
         recipients.add(registry.group_lead(partner.working_group), "lead")
         for contact in staff:
@@ -64,6 +67,8 @@ def plan(ctx: PlanContext) -> list[Notice]:
             previous = ctx.history.latest_since(partner.id, since, recipient.address)
             if previous is not None and (ctx.as_of - previous.last_as_of).days < repeat:
                 continue
+            if acks.snoozed_on(partner.id, recipient.address, ctx.as_of):
+                continue  # SPEC "The way back": snoozed by this reader
             notices.append(Notice(NAME, partner.id, since, stage, recipient, context))
         return notices
 

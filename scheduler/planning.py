@@ -112,6 +112,32 @@ class SkippedItem:
 
 
 @dataclass(frozen=True)
+class Acknowledgements:
+    """What readers did from their emails' links for one job (SPEC "The way back"), as the
+    runner loads it (scheduler.services.actions.load_acknowledgements): the (item,
+    occurrence) pairs settled for everyone (a recorded activity, a deadline done), the (item,
+    occurrence, address) settled for one reader (an anniversary with no action), and each
+    (item, address)'s snooze: no notice before that local date."""
+
+    for_all: frozenset[tuple[str, dt.date]] = frozenset()
+    for_one: frozenset[tuple[str, dt.date, str]] = frozenset()
+    snoozed: Mapping[tuple[str, str], dt.date] = field(default_factory=dict)
+
+    def settled(self, item: str, occurrence: dt.date) -> bool:
+        """True when someone settled this item's occurrence for everyone."""
+        return (item, occurrence) in self.for_all
+
+    def settled_for(self, item: str, occurrence: dt.date, address: str) -> bool:
+        """True when `address` settled this item's occurrence for themselves."""
+        return (item, occurrence, address) in self.for_one
+
+    def snoozed_on(self, item: str, address: str, day: dt.date) -> bool:
+        """True when `address` snoozed `item` and the snooze lasts past `day`."""
+        until = self.snoozed.get((item, address))
+        return until is not None and day < until
+
+
+@dataclass(frozen=True)
 class PlanContext:
     """Everything a planner may read: the registry snapshot, the run's date (local), the job
     settings, the working calendar, the IANA time zone, what was already queued and the
@@ -127,6 +153,9 @@ class PlanContext:
     # What each meeting occurrence's invitees were last sent, by (meeting id, occurrence key):
     # loaded by the job's `JobMemory` (meeting-agendas only), inside the run's lock.
     sent_meetings: Mapping[tuple[str, dt.date], SentOccurrence] = field(default_factory=dict)
+    # What readers did from their links (SPEC "The way back"): loaded by the runner for the
+    # job, inside the run's transaction.
+    acknowledgements: Acknowledgements = field(default_factory=Acknowledgements)
     # Filled by `plan_items` while planning; the runner reports them.
     skipped: list[SkippedItem] = field(default_factory=list, compare=False)
 

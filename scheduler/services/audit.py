@@ -35,6 +35,11 @@ class AuditAction(StrEnum):
     IMPORT = "import"
     ADD_ACCOUNT = "add-account"
     REMOVE_ACCOUNT = "remove-account"
+    # From an email's link (SPEC "The way back"; scheduler.services.actions).
+    ACKNOWLEDGE = "acknowledge"  # a RECORD whose activity was already recorded
+    SNOOZE = "snooze"
+    NO_ACTION = "no-action"
+    DONE = "done"
 
 
 @dataclass(frozen=True)

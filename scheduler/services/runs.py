@@ -33,9 +33,17 @@ from scheduler.mail.delivery import DeliveryReport
 from scheduler.mail.outbox import Draft, draft_messages, load_history, queue_drafts
 from scheduler.mail.render import Renderer
 from scheduler.mail.transports import safe_recipient, smtp_password
-from scheduler.planning import History, JobSpec, Notice, PlanContext, SkippedItem
+from scheduler.planning import (
+    Acknowledgements,
+    History,
+    JobSpec,
+    Notice,
+    PlanContext,
+    SkippedItem,
+)
 from scheduler.registry.domain import Registry, SentOccurrence
 from scheduler.registry.store import load_registry
+from scheduler.services.actions import load_acknowledgements
 from scheduler.services.outbox import any_waiting, deliver
 
 log = logging.getLogger("sistercity.run")
@@ -122,7 +130,8 @@ class Runner:
         return registry if as_of is None else registry.active_on(as_of)
 
     def context(self, registry: Registry, as_of: dt.date, history: History,
-                sent: Mapping[tuple[str, dt.date], SentOccurrence] | None = None) -> PlanContext:
+                sent: Mapping[tuple[str, dt.date], SentOccurrence] | None = None,
+                acknowledgements: Acknowledgements | None = None) -> PlanContext:
         """What a planner sees for one run as of `as_of` (local date): partners whose relation
         ended by then are left out (SPEC: no reminder of any job about them)."""
         return PlanContext(
@@ -134,6 +143,7 @@ class Runner:
             history=history,
             sender=self.settings.email.sender,
             sent_meetings=sent or {},
+            acknowledgements=acknowledgements or Acknowledgements(),
         )
 
     def run_job(
@@ -159,7 +169,9 @@ class Runner:
             with self.db.read() as session:
                 history = load_history(session, job, since)
                 sent = spec.memory.load(session) if spec.memory else None
-            notices = self._plan(spec, self.context(registry, as_of, history, sent), result)
+                acks = load_acknowledgements(session, job)
+            notices = self._plan(spec, self.context(registry, as_of, history, sent, acks),
+                                 result)
             for draft in draft_messages(
                 job, notices, self.renderer, digest=spec.digest, as_of=as_of, now=now,
                 extras=spec.extras, subject_only=subjects_only,
@@ -172,7 +184,9 @@ class Runner:
         with self.db.write(lock=f"plan:{job}", fence=self.fence) as session:
             history = load_history(session, job, since)
             sent = spec.memory.load(session) if spec.memory else None
-            notices = self._plan(spec, self.context(registry, as_of, history, sent), result)
+            acks = load_acknowledgements(session, job)
+            notices = self._plan(spec, self.context(registry, as_of, history, sent, acks),
+                                 result)
             drafts = draft_messages(
                 job, notices, self.renderer, digest=spec.digest, as_of=as_of, now=now,
                 extras=spec.extras,
