@@ -78,6 +78,9 @@ ROUTES = [
     Route("/accounts/remove", auth.remove_account, methods=["POST"]),
     # --- the way back (issue 17): links in emails, the group feed, acknowledgements ---
     Route("/feed/{token}.ics", links.feed, methods=["GET"]),
+    Route("/act/{token}", links.act, methods=["GET"]),
+    Route("/act/{token}", links.act_post, methods=["POST"]),
+    Route("/acknowledgements", links.acknowledgements_page, methods=["GET"]),
 ]
 
 
