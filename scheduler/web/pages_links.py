@@ -153,8 +153,9 @@ def _act_page(ctx: Ctx, token: str, view: ActionView, status: int = 200, *,
               error: str = "", values: dict[str, str] | None = None,
               fresh: bool = False) -> Response:
     reader = _as_reader(ctx, view.language)
-    heading = reader.t(f"act_{view.kind}").format(name=view.name,
-                                                   date=_date(view.date, view.language))
+    # The date never breaks across lines (no-break spaces), as in the emails.
+    heading = reader.t(f"act_{view.kind}").format(
+        name=view.name, date=_date(view.date, view.language).replace(" ", "\u00a0"))
     action = view.claim.action
     intro = {LinkAction.SNOOZE: "intro_snooze", LinkAction.NO_ACTION: "intro_no_action",
              LinkAction.DONE: "intro_done"}.get(action, f"intro_record_{view.kind}")
