@@ -328,6 +328,7 @@ def test_staff_and_viewers_see_who_acted_when_and_a_signed_out_visitor_does_not(
             "jk-lead@example.org",
             "2 Mar 2026 09:00 Leap City dormant partner 29 Feb 2016 recorded an activity "
             "cn-lead@example.org"]
+        assert '<a href="/partners/leapcity">Leap City</a>' in page.text
     thai = web.client()
     sign_in(thai, "thai@example.org")
     assert "เลื่อน (จนถึง 31 พ.ค. 2569)" in thai.get("/acknowledgements").text
