@@ -106,15 +106,16 @@ def time_limit(seconds: float, job: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def link_signer(settings: Settings) -> LinkSigner | None:
+def link_signer(settings: Settings, secret: str | None = None) -> LinkSigner | None:
     """The signer of the links internal emails carry (SPEC "The way back"), None when
-    `web.base_url` is empty (no links). ConfigError naming the variable when `web.base_url` is
-    set and the variable `web.secret_env` names is not: every command that plans emails then
-    stops before anything is planned or queued."""
+    `web.base_url` is empty (no links); its key is `secret` when given (the web app's, read at
+    its start), else the variable `web.secret_env` names. ConfigError naming that variable when
+    `web.base_url` is set and there is no key: every command that plans emails then stops
+    before anything is planned or queued."""
     web = settings.web
     if not web.base_url:
         return None
-    secret = web.secret()
+    secret = secret or web.secret()
     if secret is None:
         raise ConfigError(
             f"the signing key of the links in emails is missing: web.base_url is set, so set "
@@ -127,11 +128,12 @@ class Runner:
     """Plans, renders and queues jobs against one database with one settings; holds the
     template renderer and the working calendar so that several jobs share them. `fence`: the
     daemon leader's term, checked by every run row it writes (None outside a daemon).
-    ConfigError when emails need links and the signing key is missing (`link_signer`)."""
+    `secret`: the links' key when the caller holds it (the web app), else read from the
+    environment; ConfigError when emails need links and there is none (`link_signer`)."""
 
     def __init__(self, db: Database, settings: Settings, *, renderer: Renderer | None = None,
-                 fence: Fence | None = None):
-        self.signer = link_signer(settings)
+                 fence: Fence | None = None, secret: str | None = None):
+        self.signer = link_signer(settings, secret)
         self.db = db
         self.settings = settings
         self.fence = fence
