@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Project
+from conftest import Project, body_text
+from smtpserver import SmtpTestServer
 
 from scheduler.config import Settings, load_settings
 from scheduler.db.database import Database
@@ -214,3 +215,114 @@ def test_migration_0009_makes_the_table_with_its_indexes(tmp_path: Path) -> None
     assert {"ix_acknowledgements_plan", "ix_acknowledgements_at"} <= names
     db.dispose()
 
+# ---- the runs honour them (the CLI's `run`, a real SMTP server) ----------------------------
+
+
+def sent(server: SmtpTestServer, job: str) -> dict[str, str]:
+    """Recipient → the text of the email of `job` the server received, then forgotten."""
+    found = {m.rcpt_tos[0]: body_text(m.message) for m in server.messages
+             if m.message["X-Sistercity-Job"] == job}
+    server.reset()
+    return found
+
+
+def run(project: Project, job: str, as_of: str) -> None:
+    result = project.cli("run", job, "--as-of", as_of)
+    assert result.exit_code == 0, result.output
+
+
+def test_after_a_snooze_one_reader_hears_nothing_of_the_partner_the_others_still_do(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    project.use_smtp(smtp_server)
+    run(project, "dormant-partners", "2018-03-05")
+    first = sent(smtp_server, "dormant-partners")
+    assert "Suwon" in first["jk-lead@example.org"] and "ซูวอน" in first["staff@example.org"]
+    settings = load_settings(str(project.config))
+    db = Database(settings.database_url)
+    snoozed_at = dt.datetime(2018, 3, 20, 3, 0, tzinfo=dt.UTC)  # until 18 Jun 2018
+    actions.perform(db, settings, claim("dormant-partners", "suwon", SUWON_SPELL,
+                                        LinkAction.SNOOZE, "jk-lead@example.org"),
+                    now=snoozed_at)
+    db.dispose()
+    # 91 days later every reader is due again; the one who snoozed Suwon is not told of it
+    run(project, "dormant-partners", "2018-06-04")
+    repeat = sent(smtp_server, "dormant-partners")
+    assert "Suwon" not in repeat["jk-lead@example.org"]
+    assert "Osaka" in repeat["jk-lead@example.org"]  # the other partners still are
+    assert "ซูวอน" in repeat["staff@example.org"]
+    assert "ซูวอน" in repeat["cn-lead@example.org"]
+    # the snooze is over: Suwon comes back to that reader
+    run(project, "dormant-partners", "2018-06-18")
+    back = sent(smtp_server, "dormant-partners")
+    assert list(back) == ["jk-lead@example.org"] and "Suwon" in back["jk-lead@example.org"]
+    assert "Osaka" not in back["jk-lead@example.org"]  # told on 4 Jun: not due again yet
+
+
+def test_after_done_no_further_stage_of_the_deadline_reaches_anyone(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    project.use_smtp(smtp_server)
+    run(project, "budget-deadlines", "2018-02-12")  # the 60-day stage of 12 Apr (act-by)
+    first = sent(smtp_server, "budget-deadlines")
+    assert set(first) == {"cn-lead@example.org", "jk-lead@example.org", "staff@example.org"}
+    settings = load_settings(str(project.config))
+    db = Database(settings.database_url)
+    actions.perform(db, settings, claim("budget-deadlines", "plan", dt.date(2018, 4, 13),
+                                        LinkAction.DONE, "jk-lead@example.org"), now=NOW)
+    db.dispose()
+    for as_of in ("2018-03-13", "2018-04-05", "2018-04-11", "2018-04-12"):  # 30, 7, 1, 0
+        run(project, "budget-deadlines", as_of)
+        assert sent(smtp_server, "budget-deadlines") == {}, as_of
+    assert rows(project, "SELECT count(*) FROM notices WHERE job = 'budget-deadlines' "
+                         "AND as_of > '2018-02-12'") == [(0,)]
+
+
+def test_after_record_the_next_runs_send_nothing_about_the_partner(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    project.write_config(email={"transport": "smtp"},
+                         smtp={"host": smtp_server.host, "port": smtp_server.port},
+                         **{"jobs.dormant-partners": {"repeat_days": 7}})
+    run(project, "dormant-partners", "2018-03-05")
+    assert "เมืองอธิกสุรทิน" in sent(smtp_server, "dormant-partners")["staff@example.org"]
+    settings = load_settings(str(project.config))
+    db = Database(settings.database_url)
+    # what was planned, a visit next month: the spell ends for everyone all the same
+    actions.perform(db, settings, claim("dormant-partners", "leapcity", LEAP_SPELL,
+                                        LinkAction.RECORD), now=NOW,
+                    date="2018-04-20", title="Delegation visit to Leap City")
+    db.dispose()
+    # weekly repeats: before the visit's date as well as after it
+    for as_of in ("2018-03-12", "2018-04-16", "2018-06-04"):
+        run(project, "dormant-partners", as_of)
+        texts = sent(smtp_server, "dormant-partners")
+        assert texts, as_of  # the others are still reminded
+        assert not any("เมืองอธิกสุรทิน" in t or "Leap City" in t for t in texts.values()), as_of
+    assert rows(project, "SELECT count(*) FROM notices WHERE item = 'leapcity' "
+                         "AND as_of > '2018-03-05'") == [(0,)]
+
+
+def test_no_action_stops_the_anniversary_for_that_reader_record_for_every_internal_one(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    project.use_smtp(smtp_server)
+    def told_of_suwon() -> set[str]:
+        return {to for to, text in sent(smtp_server, "anniversaries").items()
+                if "Suwon" in text or "ซูวอน" in text}
+
+    run(project, "anniversaries", "2018-02-08")  # 30 days before Suwon's 5th
+    assert told_of_suwon() == {"jk-lead@example.org", "mfa@example.org", "cn-lead@example.org",
+                          "staff@example.org"}
+    settings = load_settings(str(project.config))
+    db = Database(settings.database_url)
+    actions.perform(db, settings, claim("anniversaries", _suwon_item(), dt.date(2018, 3, 10),
+                                        LinkAction.NO_ACTION, "staff@example.org"), now=NOW)
+    run(project, "anniversaries", "2018-03-03")  # the 7-day stage
+    assert told_of_suwon() == {"jk-lead@example.org", "mfa@example.org", "cn-lead@example.org"}
+    actions.perform(db, settings, claim("anniversaries", _suwon_item(), dt.date(2018, 3, 10),
+                                        LinkAction.RECORD, "jk-lead@example.org"),
+                    now=NOW, date="2018-03-10", title="Anniversary reception")
+    db.dispose()
+    run(project, "anniversaries", "2018-03-10")  # the day: only the MFA's letter goes on
+    assert told_of_suwon() == {"mfa@example.org"}

@@ -17,6 +17,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
+from functools import partial
 from html import escape as html_escape
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from scheduler.errors import ConfigError
 from scheduler.mail import headers
 from scheduler.mail import text as layout
 from scheduler.mail.cache import bytecode_cache
+from scheduler.mail.weblinks import JOB_ACTIONS, EmailLinks, LinkSlots, Sign, signed_act
 from scheduler.planning import Notice, Recipient
 from scheduler.registry.domain import LANGUAGES, AgreementKind
 
@@ -52,7 +54,9 @@ def _name_slot() -> str:
 @dataclass(frozen=True)
 class _Shared:
     """A rendering shared by several readers: the subject, the text and HTML bodies with
-    `slot` where the reader's name goes and `also` where the reader's "also sent to" goes."""
+    `slot` where the reader's name goes, `also` where the reader's "also sent to" goes, `feed`
+    where the reader's calendar-feed lines go, and `links`' slots where the reader's own
+    signed links go (a link is signed for one reader)."""
 
     subject: str
     text: str
@@ -60,6 +64,8 @@ class _Shared:
     slot: str
     also: str
     rows: int  # items shown in full per section
+    feed: str = ""
+    links: LinkSlots | None = None
 
 
 # SPEC "Emails": consulate and MFA contacts are external readers; leads, staff and heads are
@@ -202,6 +208,9 @@ class Renderer:
             env.bytecode_cache = bytecode_cache(kind)
         self._cache: dict[str, Template] = {}
         self._shared: dict[Hashable, _Shared] = {}
+        # Set by the runner for a run when `web.base_url` is set: internal emails then carry
+        # signed action links and each lead's calendar feeds (SPEC "The way back").
+        self.links: EmailLinks | None = None
 
     @staticmethod
     def _environment(loader: ChoiceLoader, *, autoescape: bool) -> Environment:
@@ -250,8 +259,9 @@ class Renderer:
                     self.template(f"{kind}.{lang}.html")
                     if "subject" not in text.blocks:
                         raise ConfigError(f"{kind}.{lang}.txt: the template has no subject block")
-                    self.template(f"_also.{lang}.txt")
-                    self.template(f"_also.{lang}.html")
+                    for part in ("_also", "_feed"):
+                        self.template(f"{part}.{lang}.txt")
+                        self.template(f"{part}.{lang}.html")
 
     def _message(
         self, job: str, recipient: Recipient, subject: str, text: str, html: str,
@@ -318,6 +328,48 @@ class Renderer:
         except TemplateError as exc:
             raise ConfigError(f"_also.{lang}: email template failed: {exc}") from None
 
+    def _shared_rendering(
+        self, job: str, lang: str, recipient: Recipient, variables: dict[str, Any],
+        share_key: Hashable, keys: Mapping[int, tuple[str, dt.date]],
+    ) -> _Shared:
+        """The rendering that readers of the same items in the same language and roles share
+        (made at the first of them): slots stand for each reader's name, "also sent to" line,
+        feed lines and signed links (see `_personal`)."""
+        key = (job, lang, recipient.roles, share_key)
+        shared = self._shared.get(key)
+        if shared is not None:
+            return shared
+        # The "also sent to" and feed slots sit right before Thai text ("หากต้องการ…"): in
+        # <…>, which space_scripts leaves alone, so no space is put after them to outlive
+        # the slot (issue 14 review, fault 4).
+        slot, also = _name_slot(), f"<{_name_slot()}>"
+        anonymous = Recipient("", slot, lang, recipient.roles)
+        own = {**variables, "recipient": anonymous, "also": _Marker(also, also)}
+        feed, slots = "", None
+        if self.links is not None:
+            feed = f"<{_name_slot()}>"
+            own["feed"] = _Marker(feed, feed)
+            if job in JOB_ACTIONS:
+                slots = LinkSlots(f"{_name_slot()}-", keys)
+                own["act"] = slots.act
+        subject, text, html, rows = self._bodies(job, lang, anonymous, own)
+        shared = _Shared(subject, text, html, slot, also, rows, feed, slots)
+        self._shared[key] = shared
+        return shared
+
+    def _feed(self, lang: str, address: str) -> tuple[str, str]:
+        """The reader's calendar-feed lines (a lead's groups), as text and as HTML ("" for a
+        reader who leads no group, or without links)."""
+        feeds = self.links.feeds.get(address, ()) if self.links is not None else ()
+        if not feeds:
+            return "", ""
+        variables = {"lang": lang, "feeds": feeds}
+        try:
+            return (self.template(f"_feed.{lang}.txt").render(variables),
+                    self.template(f"_feed.{lang}.html").render(variables))
+        except TemplateError as exc:
+            raise ConfigError(f"_feed.{lang}: email template failed: {exc}") from None
+
     def render(
         self,
         job: str,
@@ -353,6 +405,8 @@ class Renderer:
                        "phone": office.phone},
             "sender_name": office.name_in(lang),
             "also": "",
+            "feed": "",
+            "act": None,  # act(item, action) -> URL, when this email carries links
             **(extra or {}),
         }
         if subject_only:
@@ -360,27 +414,24 @@ class Renderer:
         also_text, also_html = ("", "") if external else self._also(
             lang, also_sent_to(recipient, notices))
         alone = {**variables, "also": _Marker(also_text, also_html)}
-        if share_key is None or external:
+        keys = {id(n.context): (n.item, n.occurrence) for n in notices}
+        sign: Sign | None = None
+        if self.links is not None and not external:  # SPEC "The way back"
+            alone["feed"] = _Marker(*self._feed(lang, recipient.address))
+            if job in JOB_ACTIONS:
+                alone["act"] = signed_act(self.links, job, recipient.address, keys)
+                sign = partial(self.links.action_url, recipient.address, job)
+        shared = None
+        if share_key is not None and not external:
+            shared = self._shared_rendering(job, lang, recipient, variables, share_key, keys)
+        if shared is None:
             subject, text, html, rows = self._bodies(job, lang, recipient, alone)
         else:
-            key = (job, lang, recipient.roles, share_key)
-            shared = self._shared.get(key)
-            if shared is None:
-                # The "also sent to" slot sits right before Thai text ("หากต้องการ…"): in
-                # <…>, which space_scripts leaves alone, so no space is put after it to
-                # outlive the slot (issue 14 review, fault 4).
-                slot, also = _name_slot(), f"<{_name_slot()}>"
-                anonymous = Recipient("", slot, lang, recipient.roles)
-                subject, text, html, rows = self._bodies(
-                    job, lang, anonymous,
-                    {**variables, "recipient": anonymous, "also": _Marker(also, also)})
-                shared = _Shared(subject, text, html, slot, also, rows)
-                self._shared[key] = shared
             subject, rows = shared.subject, shared.rows
-            text = shared.text.replace(shared.slot, recipient.name).replace(
-                shared.also, also_text)
-            html = shared.html.replace(shared.slot, html_escape(recipient.name)).replace(
-                shared.also, also_html)
+            text, html = _personal(shared, recipient, (also_text, also_html), alone["feed"],
+                                   sign)
+            if not _within_budget(text, html):  # longer links than their slots: unshared
+                subject, text, html, rows = self._bodies(job, lang, recipient, alone)
         while True:
             message_id, data = self._message(job, recipient, subject, text, html, now, ics)
             if len(data) <= MESSAGE_BUDGET or rows <= 1:
@@ -388,6 +439,22 @@ class Renderer:
             # Past the budget after all (a large invitation, a long name): fewer rows.
             subject, text, html, rows = self._bodies(job, lang, recipient, alone, rows // 2)
         return Rendered(header_text(subject), message_id, data, text, html)
+
+
+def _personal(shared: _Shared, recipient: Recipient, also: tuple[str, str], feed: Any,
+              sign: Sign | None) -> tuple[str, str]:
+    """The text and HTML of a shared rendering for one reader: their name, their "also sent
+    to" line, their feed lines (`feed`, a _Marker or "") and their own links (`sign(item,
+    occurrence, action)` → URL) put in the slots, in one pass over each body for the links."""
+    text = shared.text.replace(shared.slot, recipient.name).replace(shared.also, also[0])
+    html = shared.html.replace(shared.slot, html_escape(recipient.name)).replace(
+        shared.also, also[1])
+    if shared.feed:
+        text = text.replace(shared.feed, str(feed))
+        html = html.replace(shared.feed, feed.html if isinstance(feed, _Marker) else "")
+    if shared.links is not None and sign is not None:
+        text, html = shared.links.fill((text, html), sign)
+    return text, html
 
 
 def build_message(

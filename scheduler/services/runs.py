@@ -27,12 +27,14 @@ from scheduler.dates.thaidate import WorkingCalendar
 from scheduler.db.database import Database
 from scheduler.db.lease import Fence
 from scheduler.db.models import RunRow
-from scheduler.errors import UserError
+from scheduler.errors import ConfigError, UserError
 from scheduler.files import write_atomically
+from scheduler.links import LinkSigner
 from scheduler.mail.delivery import DeliveryReport
 from scheduler.mail.outbox import Draft, draft_messages, load_history, queue_drafts
 from scheduler.mail.render import Renderer
 from scheduler.mail.transports import safe_recipient, smtp_password
+from scheduler.mail.weblinks import EmailLinks
 from scheduler.planning import (
     Acknowledgements,
     History,
@@ -104,13 +106,34 @@ def time_limit(seconds: float, job: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def link_signer(settings: Settings, secret: str | None = None) -> LinkSigner | None:
+    """The signer of the links internal emails carry (SPEC "The way back"), None when
+    `web.base_url` is empty (no links); its key is `secret` when given (the web app's, read at
+    its start), else the variable `web.secret_env` names. ConfigError naming that variable when
+    `web.base_url` is set and there is no key: every command that plans emails then stops
+    before anything is planned or queued."""
+    web = settings.web
+    if not web.base_url:
+        return None
+    secret = secret or web.secret()
+    if secret is None:
+        raise ConfigError(
+            f"the signing key of the links in emails is missing: web.base_url is set, so set "
+            f"the environment variable {web.secret_env} (web.secret_env) to a long random "
+            "string (the web app's key)")
+    return LinkSigner(secret)
+
+
 class Runner:
     """Plans, renders and queues jobs against one database with one settings; holds the
     template renderer and the working calendar so that several jobs share them. `fence`: the
-    daemon leader's term, checked by every run row it writes (None outside a daemon)."""
+    daemon leader's term, checked by every run row it writes (None outside a daemon).
+    `secret`: the links' key when the caller holds it (the web app), else read from the
+    environment; ConfigError when emails need links and there is none (`link_signer`)."""
 
     def __init__(self, db: Database, settings: Settings, *, renderer: Renderer | None = None,
-                 fence: Fence | None = None):
+                 fence: Fence | None = None, secret: str | None = None):
+        self.signer = link_signer(settings, secret)
         self.db = db
         self.settings = settings
         self.fence = fence
@@ -164,6 +187,9 @@ class Runner:
         spec = job_spec(job)
         registry = registry or self.registry()
         result = JobResult(job, as_of)
+        # The links of this run's emails, issued now (SPEC "The way back": 60 days from then).
+        self.renderer.links = None if self.signer is None else EmailLinks.for_run(
+            self.signer, self.settings.web.base_url, registry, now)
         since = spec.history.since(as_of)
         if dry_run:
             with self.db.read() as session:

@@ -92,7 +92,7 @@ def create_app(settings: Settings, db: Database, *, secret: str,
     app = Starlette(routes=ROUTES, exception_handlers={HTTPException: _http_error})
     app.state.web = WebState(settings=settings, db=db,
                              codec=SessionCodec(secret, secure=settings.web.secure),
-                             clock=clock, runner=Runner(db, settings))
+                             clock=clock, runner=Runner(db, settings, secret=secret))
     app.state.links = LinkSigner(secret)  # action links and feed URLs (scheduler.links)
     app.state.css = bundled_path("web", "app.css").read_text(encoding="utf-8")
     return app
