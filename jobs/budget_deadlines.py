@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from jobs import escalation
 from jobs.common import day_off_view, fill_title
 from scheduler.dates.thaidate import WorkingCalendar, fiscal_year
 from scheduler.planning import (
@@ -97,9 +98,10 @@ def plan(ctx: PlanContext) -> list[Notice]:
             )
         return notices
 
-    return plan_items(
+    notices = plan_items(
         ctx, NAME, registry.budget_deadlines.values(), lambda d: d.id, plan_deadline
     )
+    return notices + escalation.deadlines(ctx, notices, lead_days)  # SPEC "The way back"
 
 
 SPEC = JobSpec(name=NAME, plan=plan, schedule="0 8 * * 1-5")

@@ -10,6 +10,7 @@ occurrence, so it notifies afresh).
 
 from __future__ import annotations
 
+from jobs import escalation
 from jobs.common import partner_view
 from scheduler.planning import (
     HistoryWindow,
@@ -72,7 +73,8 @@ def plan(ctx: PlanContext) -> list[Notice]:
             notices.append(Notice(NAME, partner.id, since, stage, recipient, context))
         return notices
 
-    return plan_items(ctx, NAME, registry.partners.values(), lambda p: p.id, plan_partner)
+    notices = plan_items(ctx, NAME, registry.partners.values(), lambda p: p.id, plan_partner)
+    return notices + escalation.dormant(ctx, notices)  # SPEC "The way back"
 
 
 # History reaches back to the start of a spell, not just to as_of.

@@ -39,7 +39,7 @@ from scheduler.mail import headers
 from scheduler.mail import text as layout
 from scheduler.mail.cache import bytecode_cache
 from scheduler.mail.weblinks import JOB_ACTIONS, EmailLinks, LinkSlots, Sign, signed_act
-from scheduler.planning import Notice, Recipient
+from scheduler.planning import ESCALATION_STAGE, Notice, Recipient
 from scheduler.registry.domain import LANGUAGES, AgreementKind
 
 
@@ -74,6 +74,10 @@ EXTERNAL_ROLES = frozenset({"consulate", "mfa"})
 # Jobs with a formal letter for external readers (`<job>.letter.<lang>.*`); the other jobs
 # never address them.
 LETTER_JOBS = ("anniversaries", "meeting-agendas")
+# Jobs that escalate items to the heads (SPEC "The way back"): a message carrying an
+# escalation (stage ESCALATION_STAGE) is rendered from `escalation.<lang>.*`, not the digest.
+ESCALATING_JOBS = ("budget-deadlines", "dormant-partners")
+ESCALATION_TEMPLATE = "escalation"
 
 # SPEC "Size": Gmail clips an HTML part past about 102 KB; a message stays within 200 KiB.
 HTML_BUDGET = 100 * 1024
@@ -149,6 +153,14 @@ def _within_budget(text: str, html: str) -> bool:
     html_size = len(html.encode())
     encoded = (len(text.encode()) + html_size) * 4 / 3 * 78 / 76
     return html_size <= HTML_BUDGET - 2048 and encoded <= MESSAGE_BUDGET - 16 * 1024
+
+
+def _template(job: str, external: bool, notices: Sequence[Notice]) -> str:
+    """The template family of one message: the escalation digest when it carries an
+    escalation to a head, the formal letter for an external reader, else the job's digest."""
+    if any(n.stage == ESCALATION_STAGE for n in notices):
+        return ESCALATION_TEMPLATE
+    return f"{job}.letter" if external and job in LETTER_JOBS else job
 
 
 def _date(value: dt.date | None, lang: str) -> str:
@@ -253,6 +265,8 @@ class Renderer:
         anything is queued rather than in the middle of a run."""
         for job in jobs:
             kinds = (job, f"{job}.letter") if job in LETTER_JOBS else (job,)
+            if job in ESCALATING_JOBS:
+                kinds = (*kinds, ESCALATION_TEMPLATE)
             for kind in kinds:
                 for lang in LANGUAGES:
                     text = self.template(f"{kind}.{lang}.txt")
@@ -395,7 +409,7 @@ class Renderer:
         variables: dict[str, Any] = {
             "lang": lang,
             "job": job,
-            "template": f"{job}.letter" if external and job in LETTER_JOBS else job,
+            "template": _template(job, external, notices),
             "external": external,
             "recipient": recipient,
             "items": [n.context for n in notices],
