@@ -11,16 +11,18 @@ import datetime as dt
 import json
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 import vobject
-from conftest import Project, body_text
+from click.testing import Result
+from conftest import TEST_DATA, Project, body_text
 from icalendar import Calendar
 from smtpserver import SmtpTestServer
 from test_web_browser import ARGS, CHROMIUM, Served
-from webfixtures import SECRET, WebEnv, make_web
+from webfixtures import PASSWORD, SECRET, WebEnv, make_web
 
 from scheduler.links import ActionClaim, LinkAction, LinkSigner
 
@@ -36,16 +38,31 @@ def web(project: Project) -> WebEnv:
     return make_web(project)
 
 
+HEAD = """
+[[contact]]
+id = "governor"
+name = "Prasert Head"
+email = "head@example.org"
+language = "en"
+role = "head"
+"""
+
+
 @pytest.fixture
 def served(web: WebEnv, project: Project, smtp_server: SmtpTestServer,
            monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
     """The app on a free port; the project's runs send through `smtp_server` with links to
-    it (web.base_url) signed with the app's key."""
+    it (web.base_url) signed with the app's key. The registry also has a head of office
+    (loaded with the next command: the web's database was loaded without it)."""
     monkeypatch.setenv("SISTERCITY_WEB_SECRET", SECRET)
+    head = project.root / "head.toml"
+    head.write_text(HEAD, encoding="utf-8")
     with Served(web) as s:
         project.write_config(email={"transport": "smtp"},
                              smtp={"host": smtp_server.host, "port": smtp_server.port},
-                             web={"base_url": s.url})
+                             web={"base_url": s.url},
+                             data={"files": [str(TEST_DATA / "testcity.toml"), str(head)]})
+        assert cli(project, "load", str(head)).exit_code == 0
         yield s
 
 
@@ -65,10 +82,17 @@ def page(browser: Any, served: Served) -> Iterator[Any]:
     context.close()
 
 
+def cli(project: Project, *args: str) -> Result:
+    """A `sistercity` command, in a thread of its own: Playwright's sync API keeps an event
+    loop running in this one, and the CLI's delivery runs its own (asyncio.run)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(project.cli, *args).result()
+
+
 def run(project: Project, server: SmtpTestServer, job: str, as_of: str) -> list[EmailMessage]:
     """`sistercity run JOB --as-of DATE`; the messages the SMTP server received for it."""
     before = len(server.messages)
-    done = project.cli("run", job, "--as-of", as_of)
+    done = cli(project, "run", job, "--as-of", as_of)
     assert done.exit_code == 0, done.output
     return [m.message for m in server.messages[before:]]
 
@@ -132,7 +156,7 @@ def test_a_link_from_a_real_email_records_the_activity_and_the_reminders_stop(
     sync_api.expect(page.get_by_role("heading", level=2)).to_have_text("บันทึกกิจกรรมแล้ว")
     sync_api.expect(page.get_by_role("status")).to_contain_text("ขอบคุณ")
     sync_api.expect(page.get_by_role("main")).to_contain_text("20 ก.พ. 2569")
-    shown = json.loads(project.cli("show", "leapcity", "--json", "--as-of", FIRST).output)
+    shown = json.loads(cli(project, "show", "leapcity", "--json", "--as-of", FIRST).output)
     assert shown["last_activity"] == "2026-02-20" and shown["dormant"] is False
     assert [a["what"] for a in shown["activities"]] == ["Video call with the mayor"]
     assert web.rows("SELECT who, action, target FROM audit WHERE who LIKE '%email link%'") == [
@@ -177,10 +201,10 @@ def test_snooze_silences_one_recipient_only(
     assert mentions(to(first, "staff@example.org"), "เมืองอธิกสุรทิน")
     url = link(to(first, "cn-lead@example.org"), "leapcity", LinkAction.SNOOZE)
     at_issue(web, url)
-    page.goto(url)
     before = registry_state(web)
+    page.goto(url)
     sync_api.expect(page.get_by_role("main")).to_contain_text("เมืองอธิกสุรทิน")
-    assert registry_state(web) == before
+    assert registry_state(web) == before  # opening the link snoozed nothing
     page.get_by_role("button", name="เลื่อน", exact=True).click()
     sync_api.expect(page.get_by_role("heading", level=2)).to_have_text("เลื่อนแล้ว")
     assert web.rows("SELECT recipient, item, action FROM acknowledgements") == [
@@ -190,7 +214,7 @@ def test_snooze_silences_one_recipient_only(
     assert not any(mentions(m, "เมืองอธิกสุรทิน", "Leap City") for m in later
                    if m["To"].addresses[0].addr_spec == "cn-lead@example.org")
     # The partner is still dormant: the snooze recorded no activity.
-    shown = json.loads(project.cli("show", "leapcity", "--json", "--as-of", LATER).output)
+    shown = json.loads(cli(project, "show", "leapcity", "--json", "--as-of", LATER).output)
     assert shown["dormant"] is True and shown["activities"] == []
 
 
@@ -226,3 +250,44 @@ def test_the_leads_feed_url_serves_a_calendar_both_parsers_read(
     ours = sorted(str(e["SUMMARY"]) for e in cal.walk("VEVENT"))
     assert ours == sorted(e.summary.value for e in vcal.vevent_list)
     assert any("Leap City" in s for s in ours) and not any("Osaka" in s for s in ours)
+
+
+def test_escalation_reaches_the_head_at_the_second_notice_and_staff_see_it(
+        web: WebEnv, project: Project, smtp_server: SmtpTestServer, page: Any) -> None:
+    first = run(project, smtp_server, "dormant-partners", FIRST)
+    assert "head@example.org" not in {m["To"].addresses[0].addr_spec for m in first}
+    # Leap City's lead records an activity from the first email: it never escalates.
+    url = link(to(first, "cn-lead@example.org"), "leapcity", LinkAction.RECORD)
+    at_issue(web, url)
+    page.goto(url)
+    page.get_by_label("วันที่", exact=True).fill("2026-02-20")
+    page.get_by_label("หัวข้อ", exact=True).fill("Video call")
+    page.get_by_role("button", name="บันทึก", exact=True).click()
+    sync_api.expect(page.get_by_role("heading", level=2)).to_have_text("บันทึกกิจกรรมแล้ว")
+    # The second notice of Osaka's and Suwon's spells (after_notices = 2): the head is told.
+    later = run(project, smtp_server, "dormant-partners", LATER)
+    head = to(later, "head@example.org")
+    assert mentions(head, "Osaka") and mentions(head, "Suwon")
+    assert not mentions(head, "Leap City")
+    assert "jk-lead@example.org" in body_text(head)  # who was told
+    # Nothing more to the head at the third notice.
+    third = run(project, smtp_server, "dormant-partners", "2026-09-01")
+    assert "head@example.org" not in {m["To"].addresses[0].addr_spec for m in third}
+    # Staff see the acknowledgement and the escalation.
+    page.goto("/")
+    page.get_by_label("Email").fill("staff@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("navigation").get_by_role("link", name="Acknowledgements").click()
+    tables = page.get_by_role("table")
+    sync_api.expect(tables.first).to_contain_text("Leap City")
+    sync_api.expect(tables.first).to_contain_text("recorded an activity")
+    sync_api.expect(tables.first).to_contain_text("cn-lead@example.org")
+    escalated = tables.nth(1)
+    sync_api.expect(escalated.get_by_role("row")).to_have_count(3)  # header, Osaka, Suwon
+    for name in ("Osaka", "Suwon"):
+        row = escalated.get_by_role("row").filter(has_text=name)
+        sync_api.expect(row).to_contain_text("head@example.org")
+        sync_api.expect(row).to_contain_text("jk-lead@example.org")
+        sync_api.expect(row).to_contain_text("2 Mar 2026")  # the first notice
+    assert "Leap City" not in escalated.inner_text()

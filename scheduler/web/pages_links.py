@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, fields
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -36,6 +35,7 @@ from scheduler.errors import UserError
 from scheduler.links import ActionClaim, LinkAction, LinkError, LinkExpired, LinkSigner
 from scheduler.services.actions import ActionView, acknowledgements, describe, perform
 from scheduler.services.calendar import calendar_feed, feed_scope
+from scheduler.services.escalation import escalations
 from scheduler.services.partners import RecordView, partner_detail
 from scheduler.services.users import Role
 from scheduler.web.core import SECURITY_HEADERS, Ctx, WebState, page, problem_text
@@ -219,5 +219,5 @@ JOB_KINDS = {"dormant-partners": "dormant", "anniversaries": "anniversary",
 def acknowledgements_page(ctx: Ctx) -> Response:
     """What readers did with their links (acknowledged, snoozed, no action, done: by whom,
     when), newest first, and the items escalated to the heads (who was told, when)."""
-    rows: list[Any] = acknowledgements(ctx.state.db)
-    return ctx.render("acknowledgements.html", acks=rows, escalations=[], kinds=JOB_KINDS)
+    return ctx.render("acknowledgements.html", acks=acknowledgements(ctx.state.db),
+                      escalations=escalations(ctx.state.db), kinds=JOB_KINDS)
