@@ -331,4 +331,4 @@ def test_staff_and_viewers_see_who_acted_when_and_a_signed_out_visitor_does_not(
         assert '<a href="/partners/leapcity">Leap City</a>' in page.text
     thai = web.client()
     sign_in(thai, "thai@example.org")
-    assert "เลื่อน (จนถึง 31 พ.ค. 2569)" in thai.get("/acknowledgements").text
+    assert "เลื่อน (จนถึง 31\u00a0พ.ค.\u00a02569)" in thai.get("/acknowledgements").text

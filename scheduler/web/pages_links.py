@@ -155,7 +155,7 @@ def _act_page(ctx: Ctx, token: str, view: ActionView, status: int = 200, *,
     reader = _as_reader(ctx, view.language)
     # The date never breaks across lines (no-break spaces), as in the emails.
     heading = reader.t(f"act_{view.kind}").format(
-        name=view.name, date=_date(view.date, view.language).replace(" ", "\u00a0"))
+        name=view.name, date=_unbroken(_date(view.date, view.language)))
     action = view.claim.action
     intro = {LinkAction.SNOOZE: "intro_snooze", LinkAction.NO_ACTION: "intro_no_action",
              LinkAction.DONE: "intro_done"}.get(action, f"intro_record_{view.kind}")
@@ -166,6 +166,11 @@ def _act_page(ctx: Ctx, token: str, view: ActionView, status: int = 200, *,
         values=values or {}, fresh=fresh, button=BUTTONS[action], action=action.value,
         intro=reader.t(intro).format(date=_date(snooze_until, view.language)),
         expires=view.claim.expires.astimezone(tz).date(), activity=_activity(ctx, view))
+
+
+def _unbroken(text: str) -> str:
+    """`text` with no-break spaces: a date never breaks across lines."""
+    return text.replace(" ", "\u00a0")
 
 
 def _date(day: dt.date, lang: str) -> str:
@@ -220,4 +225,4 @@ def acknowledgements_page(ctx: Ctx) -> Response:
     """What readers did with their links (acknowledged, snoozed, no action, done: by whom,
     when), newest first, and the items escalated to the heads (who was told, when)."""
     return ctx.render("acknowledgements.html", acks=acknowledgements(ctx.state.db),
-                      escalations=escalations(ctx.state.db), kinds=JOB_KINDS)
+                      escalations=escalations(ctx.state.db), kinds=JOB_KINDS, nb=_unbroken)
