@@ -12,8 +12,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from jobs import escalation
 from jobs.common import day_off_view, fill_title
+from jobs.escalation import deadlines as escalate
 from scheduler.dates.thaidate import WorkingCalendar, fiscal_year
 from scheduler.planning import (
     JobSpec,
@@ -101,7 +101,7 @@ def plan(ctx: PlanContext) -> list[Notice]:
     notices = plan_items(
         ctx, NAME, registry.budget_deadlines.values(), lambda d: d.id, plan_deadline
     )
-    return notices + escalation.deadlines(ctx, notices, lead_days)  # SPEC "The way back"
+    return notices + escalate(ctx, notices, lead_days)  # SPEC "The way back"
 
 
 SPEC = JobSpec(name=NAME, plan=plan, schedule="0 8 * * 1-5")

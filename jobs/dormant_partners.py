@@ -10,8 +10,8 @@ occurrence, so it notifies afresh).
 
 from __future__ import annotations
 
-from jobs import escalation
 from jobs.common import partner_view
+from jobs.escalation import dormant as escalate
 from scheduler.planning import (
     HistoryWindow,
     JobSpec,
@@ -74,7 +74,7 @@ def plan(ctx: PlanContext) -> list[Notice]:
         return notices
 
     notices = plan_items(ctx, NAME, registry.partners.values(), lambda p: p.id, plan_partner)
-    return notices + escalation.dormant(ctx, notices)  # SPEC "The way back"
+    return notices + escalate(ctx, notices)  # SPEC "The way back"
 
 
 # History reaches back to the start of a spell, not just to as_of.

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
 from conftest import REPO, Project, body_text
 from smtpserver import SmtpTestServer
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from scheduler.db.database import Database
 from scheduler.services.escalation import escalations
@@ -93,7 +98,8 @@ HEADS = {"head-th@example.org", "head-en@example.org"}
 FIRST, SECOND, THIRD = "2021-01-11", "2021-04-12", "2021-07-12"
 
 
-def setup(project: Project, server: SmtpTestServer, after_notices: int | None = 2) -> None:
+def setup(project: Project, server: SmtpTestServer, after_notices: int | None = 2,
+          db_url: str | None = None) -> None:
     data = project.root / "city.toml"
     data.write_text(DATA, encoding="utf-8")
     jobs: dict[str, Any] = {}
@@ -104,6 +110,8 @@ def setup(project: Project, server: SmtpTestServer, after_notices: int | None = 
         "jobs__dormant-partners": {"after_days": 365, "repeat_days": 90},
         "jobs__budget-deadlines": {"lead_days": [60, 30, 7, 1, 0]},
     }
+    if db_url is not None:
+        sections["database"] = {"url": db_url}
     if after_notices is not None:
         jobs["after_notices"] = after_notices
         sections["jobs__escalation"] = jobs
@@ -368,3 +376,44 @@ def test_a_head_who_is_also_staff_gets_one_email_with_both(
     assert "Somchai Lead <mm-lead@example.org>" in text
     assert "Your own reminders of this run: - Kengtung (Myanmar): no activity since 6 Jan 2020" \
         in text
+
+
+@pytest.fixture
+def pg_database() -> Iterator[str]:
+    """A fresh database on the PostgreSQL test server (SISTERCITY_TEST_PG_URL), dropped after."""
+    base = os.environ.get("SISTERCITY_TEST_PG_URL")
+    if not base:
+        pytest.skip("SISTERCITY_TEST_PG_URL is not set: PostgreSQL tests need a server")
+    name = f"sc_esc_{secrets.token_hex(6)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_escalation_on_postgresql(
+    project: Project, smtp_server: SmtpTestServer, pg_database: str
+) -> None:
+    """The notice days are aggregated by the database (string_agg on PostgreSQL)."""
+    setup(project, smtp_server, after_notices=3, db_url=pg_database)
+    for day in (FIRST, SECOND):
+        run(project, day, "dormant-partners")
+    assert to_heads(smtp_server) == []
+    run(project, THIRD, "dormant-partners")
+    run(project, THIRD, "dormant-partners")
+    heads = dict(to_heads(smtp_server))
+    assert set(heads) == HEADS and len(to_heads(smtp_server)) == 2
+    assert "11 Jan 2021, 12 Apr 2021, 12 Jul 2021" in flat(body_text(heads["head-en@example.org"]))
+    db = Database(pg_database)
+    try:
+        [esc] = escalations(db)
+        assert [d for _, a, d in esc.told if a == "mm-lead@example.org"] == [
+            dt.date(2021, 1, 11), dt.date(2021, 4, 12), dt.date(2021, 7, 12)]
+    finally:
+        db.dispose()
