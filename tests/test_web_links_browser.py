@@ -291,3 +291,39 @@ def test_escalation_reaches_the_head_at_the_second_notice_and_staff_see_it(
         sync_api.expect(row).to_contain_text("jk-lead@example.org")
         sync_api.expect(row).to_contain_text("2 Mar 2026")  # the first notice
     assert "Leap City" not in escalated.inner_text()
+
+
+def test_recording_what_was_planned_for_an_anniversary_stops_its_internal_reminders(
+        web: WebEnv, project: Project, smtp_server: SmtpTestServer, page: Any) -> None:
+    # Osaka's LOI, signed 20 May 2014: its 12th anniversary's 30-day stage on 20 Apr 2026.
+    first = run(project, smtp_server, "anniversaries", "2026-04-20")
+    lead = to(first, "jk-lead@example.org")  # an English reader
+    url = link(lead, claim_item(lead, "osaka/"), LinkAction.RECORD)
+    assert link(lead, claim_of(url).item, LinkAction.NO_ACTION)  # the other button
+    at_issue(web, url)
+    before = registry_state(web)
+    page.goto(url)
+    sync_api.expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Anniversary: Osaka: letter of intent, 20 May 2026")
+    assert registry_state(web) == before
+    page.get_by_label("Date", exact=True).fill("2026-05-20")
+    page.get_by_label("Title", exact=True).fill("Reception at the consulate")
+    page.get_by_role("button", name="Record", exact=True).click()
+    sync_api.expect(page.get_by_role("heading", level=2)).to_have_text("Activity recorded")
+    sync_api.expect(page.get_by_role("main")).to_contain_text("Reception at the consulate")
+    shown = json.loads(cli(project, "show", "osaka", "--json", "--as-of", "2026-05-20").output)
+    assert "Reception at the consulate" in [a["what"] for a in shown["activities"]]
+    for as_of in ("2026-05-13", "2026-05-20"):  # the 7- and 0-day stages
+        later = run(project, smtp_server, "anniversaries", as_of)
+        internal = [m for m in later
+                    if m["To"].addresses[0].addr_spec.endswith("lead@example.org")
+                    or m["To"].addresses[0].addr_spec == "staff@example.org"]
+        assert not any(mentions(m, "Osaka", "โอซากา") for m in internal), as_of
+        # the consulate's formal letter is not an internal reminder: it still goes
+        assert mentions(to(later, "jp-consulate@example.org"), "Osaka"), as_of
+
+
+def claim_item(message: EmailMessage, prefix: str) -> str:
+    """The item of the first action link in `message` whose item starts with `prefix`."""
+    urls = re.findall(r"https?://\S+/act/[A-Za-z0-9_.\-]+", body_text(message))
+    return next(claim_of(u).item for u in urls if claim_of(u).item.startswith(prefix))
