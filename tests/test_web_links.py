@@ -184,9 +184,9 @@ def test_a_cross_site_post_without_the_pages_token_is_refused_and_changes_nothin
 
 
 @pytest.mark.parametrize(("fields", "status", "message"), [
-    ({"date": "", "title": "Visit"}, 400, "วันที่: "),
+    ({"date": "", "title": "Visit"}, 400, "วันที่: ต้องไม่เว้นว่าง"),
     ({"date": "31/02/2569", "title": "Visit"}, 400, "วันที่: "),
-    ({"date": "2026-02-20", "title": "  "}, 400, "หัวข้อ: "),
+    ({"date": "2026-02-20", "title": "  "}, 400, "หัวข้อ: ต้องไม่เว้นว่าง"),
     ({"date": "2026-02-20", "title": "Visit", "kind": "x\u202e"}, 400, "ประเภท: "),
 ])
 def test_a_bad_field_shows_the_form_again_naming_it(web: WebEnv, fields: dict[str, str],
@@ -219,6 +219,8 @@ def test_a_tampered_token_gets_400_and_an_expired_one_410_on_get_and_post(
             assert response.status_code == 400, bad
             assert "This link is not valid" in response.text
             assert "Nothing was changed" in response.text
+    thai = web.client().get(f"/act/{edited}", headers={"Accept-Language": "th"})
+    assert thai.status_code == 400 and "ลิงก์นี้ไม่ถูกต้อง" in thai.text
     # Issued 60 days ago to the second: expired, on GET and POST.
     old = token(*LEAP_RECORD, issued=START - dt.timedelta(days=60))
     for response in (client.get(f"/act/{old}"), client.post(f"/act/{old}", data=body)):

@@ -200,6 +200,13 @@ def act_post(ctx: Ctx) -> Response:
         return ctx.refuse(refused.status, refused.title, refused.text)
     if view.done is not None:
         return _act_page(ctx, token, view)
+    reader = _as_reader(ctx, view.language)
+    values = {k: ctx.field(k) for k in ACT_FIELDS}
+    if view.claim.action is LinkAction.RECORD:
+        empty = [k for k in ("date", "title") if not values[k]]
+        if empty:  # said in the reader's language, before the service's own checks
+            return _act_page(ctx, token, view, 400, values=values, error="\n".join(
+                f"{reader.t(k)}: {reader.t('field_required')}" for k in empty))
     try:
         perform(ctx.state.db, ctx.state.settings, view.claim, now=ctx.now,
                 date=ctx.field("date"), title=ctx.field("title"), kind=ctx.field("kind"))
@@ -207,8 +214,6 @@ def act_post(ctx: Ctx) -> Response:
         head = exc.message.partition(": ")[0]
         if head not in ACT_FIELDS:  # the item went away meanwhile
             return ctx.refuse(404, "not_found", "item_gone")
-        reader = _as_reader(ctx, view.language)
-        values = {k: ctx.field(k) for k in ACT_FIELDS}
         return _act_page(ctx, token, view, 400, values=values,
                          error=problem_text(reader, exc.message, ACT_FIELDS))
     return ctx.redirect(f"/act/{token}?done=1")
