@@ -173,7 +173,7 @@ def test_dormant_partner_escalates_at_the_second_notice_only(
     assert body_text(en).rstrip().splitlines()[-2:] == [
         "International Affairs, Chiang Mai Provincial Office", "Email: intl@example.org"]
     html = html_text(en)
-    assert "Somchai Lead &lt;mm-lead@example.org&gt;" in html
+    assert 'Somchai Lead <span class="nb">&lt;mm-lead@example.org&gt;</span>' in html
     assert "11 Jan 2021" in html and "12 Apr 2021" in html
     # Thai head: Thai text, Buddhist-Era dates
     thai = flat(body_text(th))
