@@ -22,6 +22,7 @@ from conftest import TEST_DATA, Project, body_text
 from icalendar import Calendar
 from smtpserver import SmtpTestServer
 from test_web_browser import ARGS, CHROMIUM, Served
+from test_web_links import osaka_loi
 from webfixtures import PASSWORD, SECRET, WebEnv, make_web
 
 from scheduler.links import ActionClaim, LinkAction, LinkSigner
@@ -327,3 +328,33 @@ def claim_item(message: EmailMessage, prefix: str) -> str:
     """The item of the first action link in `message` whose item starts with `prefix`."""
     urls = re.findall(r"https?://\S+/act/[A-Za-z0-9_.\-]+", body_text(message))
     return next(claim_of(u).item for u in urls if claim_of(u).item.startswith(prefix))
+
+
+@pytest.mark.parametrize("action", list(LinkAction))
+def test_the_link_pages_fit_a_375_px_phone(web: WebEnv, page: Any, action: LinkAction) -> None:
+    job, item = {LinkAction.RECORD: ("dormant-partners", "leapcity"),
+                 LinkAction.SNOOZE: ("dormant-partners", "osaka"),
+                 LinkAction.NO_ACTION: ("budget-deadlines", "china-visit"),
+                 LinkAction.DONE: ("budget-deadlines", "china-visit")}[action]
+    if action is LinkAction.NO_ACTION:  # an anniversary: its item as the planner names it
+        job, item = "anniversaries", osaka_loi(web)
+    page.set_viewport_size({"width": 375, "height": 800})
+    token = SIGNER.action_token(recipient="cn-lead@example.org", job=job, item=item,
+                                occurrence=dt.date(2027, 1, 15), action=action,
+                                issued=web.clock.now)
+    for path in (f"/act/{token}", f"/act/{token[:-2]}", "/acknowledgements"):
+        if path == "/acknowledgements":
+            page.goto("/")
+            page.get_by_label("Email").fill("viewer@example.org")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+        page.goto(path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"{path} is {width} px wide at 375 px"
+        for field in page.locator("input:not([type=hidden]), select").all():
+            field_id = field.get_attribute("id")
+            assert field_id and page.locator(f'label[for="{field_id}"]').count() == 1, path
+        for button in page.locator("main button").all():
+            assert (button.text_content() or "").strip(), path
+    page.goto(f"/act/{token}")
+    assert page.locator("main button").count() == 1  # one link, one button
