@@ -407,6 +407,8 @@ class Renderer:
             "also": "",
             "feed": "",
             "act": None,  # act(item, action) -> URL, when this email carries links
+            # the web app's address for a cut section's "see them all" (SPEC "Size")
+            "web_url": self.links.base_url if self.links is not None and not external else "",
             **(extra or {}),
         }
         if subject_only:
