@@ -224,3 +224,24 @@ def test_the_bench_dataset_with_links_keeps_to_the_budget(
                     cut += 1
             largest = max(largest, len(msg.as_bytes()))
     assert largest > 50 * 1024 and cut  # the big digests were there, and were cut
+
+
+def test_a_leads_meeting_agenda_links_the_groups_feed_the_consulates_letter_does_not(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    linked(project, smtp_server)
+    run(project, "meeting-agendas", "--as-of", "2018-11-01")  # 14 days before the summary
+    sent = emails(smtp_server, "meeting-agendas")
+    signer = LinkSigner(KEY)
+    for address, group in (("jk-lead@example.org", "japan-korea"),
+                           ("cn-lead@example.org", "china")):
+        text, html = parts(sent[address])
+        assert [signer.read_feed(u.rsplit("/", 1)[1].removesuffix(".ics"))
+                for u in FEED.findall(text)] == [group]
+        assert f'href="{FEED.search(text).group()}"' in html  # type: ignore[union-attr]
+        assert "/act/" not in text + html  # a meeting has no action to take by link
+    consulates = [a for a in sent if "consulate" in a]
+    assert consulates
+    for address in [*consulates, "staff@example.org"]:
+        text, html = parts(sent[address])
+        assert "webcal" not in text + html and "/act/" not in text + html
