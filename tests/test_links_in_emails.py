@@ -245,3 +245,21 @@ def test_a_leads_meeting_agenda_links_the_groups_feed_the_consulates_letter_does
     for address in [*consulates, "staff@example.org"]:
         text, html = parts(sent[address])
         assert "webcal" not in text + html and "/act/" not in text + html
+
+
+def test_a_thai_leads_feed_line_spaces_a_latin_group_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_audiences import SPACING
+
+    data = tmp_path / "spacing.toml"
+    data.write_text(SPACING, encoding="utf-8")  # group "West", no Thai name; a Thai lead
+    config = write_config(tmp_path, data)
+    with config.open("a", encoding="utf-8") as f:
+        f.write(f'[web]\nbase_url = "{BASE}"\n')
+    monkeypatch.setenv("SISTERCITY_WEB_SECRET", KEY)
+    sistercity(config, "init")
+    text, html = parts(preview(config, "anniversaries", "2018-03-29", tmp_path / "out")[
+        "lead@example.org"])
+    for body in (" ".join(text.split()), " ".join(html.split())):
+        assert "ปฏิทินของคณะทำงาน West" in body and "คณะทำงานWest" not in body

@@ -365,8 +365,9 @@ class Renderer:
             return "", ""
         variables = {"lang": lang, "feeds": feeds}
         try:
-            return (self.template(f"_feed.{lang}.txt").render(variables),
-                    self.template(f"_feed.{lang}.html").render(variables))
+            # filled in after the body's spacing: Thai and a Latin name get their space here
+            return (layout.space_scripts(self.template(f"_feed.{lang}.txt").render(variables)),
+                    layout.space_scripts(self.template(f"_feed.{lang}.html").render(variables)))
         except TemplateError as exc:
             raise ConfigError(f"_feed.{lang}: email template failed: {exc}") from None
 
