@@ -389,7 +389,8 @@ class Renderer:
         reader's own "also sent to" line: a meeting's agenda or the staff's digest is rendered
         once, not once per reader. External readers (consulates, the MFA) get the job's formal
         letter (`<job>.letter.<lang>`), rendered for each of them (it shows only their own
-        items). `subject_only` renders just the subject (for `run --dry-run`)."""
+        items). With `self.links`, an internal email's items carry links signed for its
+        reader (slots in a shared rendering). `subject_only` renders just the subject."""
         lang = recipient.language if recipient.language in LANGUAGES else "en"
         external = is_external(recipient)
         office = self.office
