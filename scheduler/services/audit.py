@@ -26,6 +26,11 @@ class AuditAction(StrEnum):
     """What a person did to the registry."""
 
     LOAD = "load"
+    # from an email's link (SPEC "The way back"; scheduler.services.actions).
+    ACKNOWLEDGE = "acknowledge"  # a RECORD whose activity was already recorded
+    SNOOZE = "snooze"
+    NO_ACTION = "no-action"
+    DONE = "done"
     ADD_ACTIVITY = "add-activity"
     CORRECT_AGREEMENT = "correct-agreement"
     REMOVE_AGREEMENT = "remove-agreement"
@@ -35,11 +40,6 @@ class AuditAction(StrEnum):
     IMPORT = "import"
     ADD_ACCOUNT = "add-account"
     REMOVE_ACCOUNT = "remove-account"
-    # From an email's link (SPEC "The way back"; scheduler.services.actions).
-    ACKNOWLEDGE = "acknowledge"  # a RECORD whose activity was already recorded
-    SNOOZE = "snooze"
-    NO_ACTION = "no-action"
-    DONE = "done"
 
 
 @dataclass(frozen=True)
