@@ -204,7 +204,7 @@ def test_the_bench_dataset_with_links_keeps_to_the_budget(
     monkeypatch.setenv("SISTERCITY_WEB_SECRET", KEY)
     sistercity(config, "init")
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    largest = 0
+    largest = cut = 0
     for job in ("dormant-partners", "anniversaries", "budget-deadlines"):
         for address, msg in preview(config, job, "2026-06-01", tmp_path / job).items():
             text, html = parts(msg)
@@ -216,5 +216,50 @@ def test_the_bench_dataset_with_links_keeps_to_the_budget(
                 shown = len(re.findall(r"^\d+\. ", text, flags=re.M))
                 per_item = 1 if job == "budget-deadlines" else 2
                 assert len(found) == per_item * shown, (job, address)
+                # what was cut is counted, and the web app shows it all (SPEC "Size")
+                page = BASE + ("/deadlines" if job == "budget-deadlines" else "/partners")
+                flat = " ".join(text.split())
+                if re.search(r"… (and|และอีก) \d+ ", flat):
+                    assert re.search(r"(see them all at|ดูทั้งหมดได้ที่) " + re.escape(page), flat)
+                    cut += 1
             largest = max(largest, len(msg.as_bytes()))
-    assert largest > 50 * 1024  # the big digests were there, and were cut
+    assert largest > 50 * 1024 and cut  # the big digests were there, and were cut
+
+
+def test_a_leads_meeting_agenda_links_the_groups_feed_the_consulates_letter_does_not(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    linked(project, smtp_server)
+    run(project, "meeting-agendas", "--as-of", "2018-11-01")  # 14 days before the summary
+    sent = emails(smtp_server, "meeting-agendas")
+    signer = LinkSigner(KEY)
+    for address, group in (("jk-lead@example.org", "japan-korea"),
+                           ("cn-lead@example.org", "china")):
+        text, html = parts(sent[address])
+        assert [signer.read_feed(u.rsplit("/", 1)[1].removesuffix(".ics"))
+                for u in FEED.findall(text)] == [group]
+        assert f'href="{FEED.search(text).group()}"' in html  # type: ignore[union-attr]
+        assert "/act/" not in text + html  # a meeting has no action to take by link
+    consulates = [a for a in sent if "consulate" in a]
+    assert consulates
+    for address in [*consulates, "staff@example.org"]:
+        text, html = parts(sent[address])
+        assert "webcal" not in text + html and "/act/" not in text + html
+
+
+def test_a_thai_leads_feed_line_spaces_a_latin_group_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_audiences import SPACING
+
+    data = tmp_path / "spacing.toml"
+    data.write_text(SPACING, encoding="utf-8")  # group "West", no Thai name; a Thai lead
+    config = write_config(tmp_path, data)
+    with config.open("a", encoding="utf-8") as f:
+        f.write(f'[web]\nbase_url = "{BASE}"\n')
+    monkeypatch.setenv("SISTERCITY_WEB_SECRET", KEY)
+    sistercity(config, "init")
+    text, html = parts(preview(config, "anniversaries", "2018-03-29", tmp_path / "out")[
+        "lead@example.org"])
+    for body in (" ".join(text.split()), " ".join(html.split())):
+        assert "ปฏิทินของคณะทำงาน West" in body and "คณะทำงานWest" not in body

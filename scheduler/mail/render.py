@@ -379,8 +379,9 @@ class Renderer:
             return "", ""
         variables = {"lang": lang, "feeds": feeds}
         try:
-            return (self.template(f"_feed.{lang}.txt").render(variables),
-                    self.template(f"_feed.{lang}.html").render(variables))
+            # filled in after the body's spacing: Thai and a Latin name get their space here
+            return (layout.space_scripts(self.template(f"_feed.{lang}.txt").render(variables)),
+                    layout.space_scripts(self.template(f"_feed.{lang}.html").render(variables)))
         except TemplateError as exc:
             raise ConfigError(f"_feed.{lang}: email template failed: {exc}") from None
 
@@ -402,7 +403,8 @@ class Renderer:
         reader's own "also sent to" line: a meeting's agenda or the staff's digest is rendered
         once, not once per reader. External readers (consulates, the MFA) get the job's formal
         letter (`<job>.letter.<lang>`), rendered for each of them (it shows only their own
-        items). `subject_only` renders just the subject (for `run --dry-run`)."""
+        items). With `self.links`, an internal email's items carry links signed for its
+        reader (slots in a shared rendering). `subject_only` renders just the subject."""
         lang = recipient.language if recipient.language in LANGUAGES else "en"
         external = is_external(recipient)
         office = self.office
@@ -421,6 +423,8 @@ class Renderer:
             "also": "",
             "feed": "",
             "act": None,  # act(item, action) -> URL, when this email carries links
+            # the web app's address for a cut section's "see them all" (SPEC "Size")
+            "web_url": self.links.base_url if self.links is not None and not external else "",
             **(extra or {}),
         }
         if subject_only:
