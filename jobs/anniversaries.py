@@ -16,6 +16,7 @@ from scheduler.planning import (
     JobSpec,
     Notice,
     PlanContext,
+    Recipient,
     RecipientSet,
     plan_items,
     search_window,
@@ -25,6 +26,8 @@ from scheduler.planning import (
 from scheduler.registry.domain import Agreement, Partner
 
 NAME = "anniversaries"
+# Readers of the formal letter (SPEC "Emails"): a recorded activity does not stop it.
+EXTERNAL_ROLES = frozenset({"consulate", "mfa"})
 
 
 def anniversaries_between(
@@ -57,6 +60,17 @@ def anniversary_view(
     }
 
 
+def agreement_item(partner: Partner, agreement: Agreement) -> str:
+    """The notices' item of one agreement's anniversaries (and of its action links):
+    "<partner id>/<kind>/<signed on>/<hash of the local party>"."""
+    return (f"{partner.id}/{agreement.kind.value}/{agreement.signed_on.isoformat()}"
+            f"/{short_hash(agreement.local_party)}")
+
+
+def _internal(recipient: Recipient) -> bool:
+    return not set(recipient.roles) <= EXTERNAL_ROLES
+
+
 def plan(ctx: PlanContext) -> list[Notice]:
     """Notices for every agreement anniversary whose stage (`anniversary_lead_days` before
     the date) is due as of `ctx.as_of` and not yet queued; one per recipient. Context keys:
@@ -65,6 +79,7 @@ def plan(ctx: PlanContext) -> list[Notice]:
     lead_days = ctx.settings.anniversary_lead_days
     start, end = search_window(ctx.as_of, lead_days)
     staff = registry.staff()
+    acks = ctx.acknowledgements
 
     def plan_partner(partner: Partner) -> list[Notice]:
         if not partner.agreements:
@@ -79,16 +94,19 @@ def plan(ctx: PlanContext) -> list[Notice]:
         notices: list[Notice] = []
         for agreement in partner.agreements:
             for day, years in anniversaries_between(agreement, start, end):
-                item = (
-                    f"{partner.id}/{agreement.kind.value}/{agreement.signed_on.isoformat()}"
-                    f"/{short_hash(agreement.local_party)}"
-                )
+                item = agreement_item(partner, agreement)
                 context = {
                     **anniversary_view(view, agreement, day, years),
                     "route": route,
                     "told": recipients.people(),
                 }
-                notices.extend(staged(ctx, NAME, item, day, lead_days, recipients, context))
+                # SPEC "The way back": what was done is recorded (later stages stop for every
+                # internal reader; the consulate's letter goes on), or a reader needs no more.
+                settled = acks.settled(item, day)
+                readers = [r for r in recipients
+                           if not (settled and _internal(r))
+                           and not acks.settled_for(item, day, r.address)]
+                notices.extend(staged(ctx, NAME, item, day, lead_days, readers, context))
         return notices
 
     return plan_items(ctx, NAME, registry.partners.values(), lambda p: p.id, plan_partner)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from jobs.common import day_off_view, fill_title
+from jobs.escalation import deadlines as escalate
 from scheduler.dates.thaidate import WorkingCalendar, fiscal_year
 from scheduler.planning import (
     JobSpec,
@@ -85,6 +86,8 @@ def plan(ctx: PlanContext) -> list[Notice]:
         notices: list[Notice] = []
         for when in dates:
             day = when.date()
+            if ctx.acknowledgements.settled(deadline.id, day):
+                continue  # marked done from a link: no further stage to anyone
             context = {
                 **occurrence_view(deadline, day, listed, ctx.calendar),
                 "told": recipients.people(),
@@ -95,9 +98,10 @@ def plan(ctx: PlanContext) -> list[Notice]:
             )
         return notices
 
-    return plan_items(
+    notices = plan_items(
         ctx, NAME, registry.budget_deadlines.values(), lambda d: d.id, plan_deadline
     )
+    return notices + escalate(ctx, notices, lead_days)  # SPEC "The way back"
 
 
 SPEC = JobSpec(name=NAME, plan=plan, schedule="0 8 * * 1-5")

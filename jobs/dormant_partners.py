@@ -11,6 +11,7 @@ occurrence, so it notifies afresh).
 from __future__ import annotations
 
 from jobs.common import partner_view
+from jobs.escalation import dormant as escalate
 from scheduler.planning import (
     HistoryWindow,
     JobSpec,
@@ -32,6 +33,7 @@ def plan(ctx: PlanContext) -> list[Notice]:
     after = ctx.settings.dormant_after_days
     repeat = ctx.settings.dormant_repeat_days
     staff = registry.staff()
+    acks = ctx.acknowledgements
 
     def plan_partner(partner: Partner) -> list[Notice]:
         start = spell_start(partner, ctx.as_of, after)
@@ -39,6 +41,8 @@ def plan(ctx: PlanContext) -> list[Notice]:
             return []
         since = quiet_since(partner, ctx.as_of)
         assert since is not None
+        if acks.settled(partner.id, since):
+            return []  # an activity was recorded from a link (dated later than as_of)
         recipients = RecipientSet()
         recipients.add(registry.group_lead(partner.working_group), "lead")
         for contact in staff:
@@ -64,10 +68,13 @@ def plan(ctx: PlanContext) -> list[Notice]:
             previous = ctx.history.latest_since(partner.id, since, recipient.address)
             if previous is not None and (ctx.as_of - previous.last_as_of).days < repeat:
                 continue
+            if acks.snoozed_on(partner.id, recipient.address, ctx.as_of):
+                continue  # SPEC "The way back": snoozed by this reader
             notices.append(Notice(NAME, partner.id, since, stage, recipient, context))
         return notices
 
-    return plan_items(ctx, NAME, registry.partners.values(), lambda p: p.id, plan_partner)
+    notices = plan_items(ctx, NAME, registry.partners.values(), lambda p: p.id, plan_partner)
+    return notices + escalate(ctx, notices)  # SPEC "The way back"
 
 
 # History reaches back to the start of a spell, not just to as_of.

@@ -34,6 +34,7 @@ MAX_TIMEOUT_SECONDS = 3600
 MAX_CONNECTIONS = 100
 MAX_ATTEMPTS = 100
 MAX_YEARS = 100
+MAX_NOTICES = 1000
 
 DEFAULT_SCHEDULE: Mapping[str, str] = {spec.name: spec.schedule for spec in JOBS.values()}
 
@@ -446,6 +447,7 @@ def _parse_jobs(p: Problems, raw: Any) -> JobSettings:
     bud = Fields(p, "jobs.budget-deadlines", jobs.raw("budget-deadlines"))
     dor = Fields(p, "jobs.dormant-partners", jobs.raw("dormant-partners"))
     mee = Fields(p, "jobs.meeting-agendas", jobs.raw("meeting-agendas"))
+    esc = Fields(p, "jobs.escalation", jobs.raw("escalation"))
     result = JobSettings(
         anniversary_lead_days=_days(ann, "lead_days", d.anniversary_lead_days),
         deadline_lead_days=_days(bud, "lead_days", d.deadline_lead_days),
@@ -460,8 +462,12 @@ def _parse_jobs(p: Problems, raw: Any) -> JobSettings:
             "horizon_days", d.meeting_horizon_days, maximum=MAX_DAYS
         ),
         loi_review_years=mee.integer("loi_review_years", d.loi_review_years, maximum=MAX_YEARS),
+        # SPEC "The way back": the notice of a dormant spell that also reaches the heads.
+        escalation_after_notices=esc.integer(
+            "after_notices", d.escalation_after_notices, minimum=1, maximum=MAX_NOTICES
+        ),
     )
-    for section in (jobs, ann, bud, dor, mee):
+    for section in (jobs, ann, bud, dor, mee, esc):
         section.done()
     return result
 

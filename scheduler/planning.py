@@ -37,6 +37,9 @@ class JobSettings:
     meeting_lead_days: tuple[int, ...] = (14, 1)
     meeting_horizon_days: int = 180
     loi_review_years: int = 2
+    # `[jobs.escalation] after_notices`: the heads are told with the lead's n-th notice of a
+    # dormant spell (SPEC "The way back"); an integer ≥ 1.
+    escalation_after_notices: int = 2
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,22 @@ class Notice:
 
 @dataclass(frozen=True)
 class Sent:
-    """What was already queued for one (item, occurrence, recipient)."""
+    """What was already queued for one (item, occurrence, recipient): the smallest stage, the
+    latest run date, and the run dates of its reminders (stage ≥ 0: escalations, stage
+    `ESCALATION_STAGE`, left out) as the database aggregates them, "YYYY-MM-DD,…" in any
+    order (parsed only when asked for: `days`)."""
 
     min_stage: int
     last_as_of: dt.date
+    reminder_days: str = ""
+
+    @property
+    def days(self) -> tuple[dt.date, ...]:
+        """The run dates (local) of the reminders queued, in order, once each."""
+        if not self.reminder_days:
+            return ()
+        return tuple(sorted({dt.date.fromisoformat(d.strip()[:10])
+                             for d in self.reminder_days.split(",") if d.strip()}))
 
 
 @dataclass(frozen=True)
@@ -90,6 +105,17 @@ class History:
         that began on `first`: an upgrade never repeats a notice early."""
         found = [sent for day, sent in self._by_item.get((item, address), ()) if day >= first]
         return max(found, key=lambda s: s.last_as_of, default=None)
+
+    def days_since(self, item: str, first: dt.date, address: str) -> tuple[dt.date, ...]:
+        """The run dates of every reminder of `item` to `address` with an occurrence on or
+        after `first`, in order: how many notices a dormant spell that began on `first` has
+        had, and when (SPEC "The way back"; an older rule's occurrences count, as in
+        `latest_since`). Escalations are not reminders and are left out."""
+        days: set[dt.date] = set()
+        for day, sent in self._by_item.get((item, address), ()):
+            if day >= first:
+                days.update(sent.days)
+        return tuple(sorted(days))
 
     @cached_property
     def _by_item(self) -> Mapping[tuple[str, str], list[tuple[dt.date, Sent]]]:
@@ -112,6 +138,32 @@ class SkippedItem:
 
 
 @dataclass(frozen=True)
+class Acknowledgements:
+    """What readers did from their emails' links for one job (SPEC "The way back"), as the
+    runner loads it (scheduler.services.actions.load_acknowledgements): the (item,
+    occurrence) pairs settled for everyone (a recorded activity, a deadline done), the (item,
+    occurrence, address) settled for one reader (an anniversary with no action), and each
+    (item, address)'s snooze: no notice before that local date."""
+
+    for_all: frozenset[tuple[str, dt.date]] = frozenset()
+    for_one: frozenset[tuple[str, dt.date, str]] = frozenset()
+    snoozed: Mapping[tuple[str, str], dt.date] = field(default_factory=dict)
+
+    def settled(self, item: str, occurrence: dt.date) -> bool:
+        """True when someone settled this item's occurrence for everyone."""
+        return (item, occurrence) in self.for_all
+
+    def settled_for(self, item: str, occurrence: dt.date, address: str) -> bool:
+        """True when `address` settled this item's occurrence for themselves."""
+        return (item, occurrence, address) in self.for_one
+
+    def snoozed_on(self, item: str, address: str, day: dt.date) -> bool:
+        """True when `address` snoozed `item` and the snooze lasts past `day`."""
+        until = self.snoozed.get((item, address))
+        return until is not None and day < until
+
+
+@dataclass(frozen=True)
 class PlanContext:
     """Everything a planner may read: the registry snapshot, the run's date (local), the job
     settings, the working calendar, the IANA time zone, what was already queued and the
@@ -127,6 +179,9 @@ class PlanContext:
     # What each meeting occurrence's invitees were last sent, by (meeting id, occurrence key):
     # loaded by the job's `JobMemory` (meeting-agendas only), inside the run's lock.
     sent_meetings: Mapping[tuple[str, dt.date], SentOccurrence] = field(default_factory=dict)
+    # What readers did from their links (SPEC "The way back"): loaded by the runner for the
+    # job, inside the run's transaction.
+    acknowledgements: Acknowledgements = field(default_factory=Acknowledgements)
     # Filled by `plan_items` while planning; the runner reports them.
     skipped: list[SkippedItem] = field(default_factory=list, compare=False)
 
@@ -205,6 +260,12 @@ class RecipientSet:
         """Everyone in the set as {"address", "name"}: a notice's `told`, from which each
         reader's "also sent to" is taken (SPEC "Text"), the reader left out by address."""
         return [{"address": r.address, "name": r.name} for r in self._by_address.values()]
+
+
+# The stage of an escalation notice to a head (SPEC "The way back"): below every reminder
+# stage (lead days and days of silence are ≥ 0), so that the queue's once-rule, keyed by
+# (job, item, occurrence, stage, recipient), sends each escalation once per head.
+ESCALATION_STAGE = -1
 
 
 def due_stage(item_date: dt.date, as_of: dt.date, lead_days: Sequence[int]) -> int | None:

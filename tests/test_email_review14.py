@@ -169,7 +169,9 @@ def test_no_stray_space_after_a_shared_renderings_also_sent_to(
     config = write_config(tmp_path, BUNDLED)
     sistercity(config, "init")
     emails = preview(config, "budget-deadlines", "2017-11-01", tmp_path / "out")
-    thai = [parts(msg)[0] for msg in emails.values() if parts(msg)[0].startswith("เรียน")]
+    # The bundled data's one head (an escalation, issue 17) has nobody else to name.
+    thai = [parts(msg)[0] for address, msg in emails.items()
+            if parts(msg)[0].startswith("เรียน") and address != "office-head@example.org"]
     assert len(thai) >= 4
     for text in thai:
         assert "ผู้ได้รับแจ้งเรื่องนี้ด้วย" in text

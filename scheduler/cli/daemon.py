@@ -56,6 +56,7 @@ def daemon(heartbeat_seconds: float, poll_seconds: float, delivery_seconds: floa
     from scheduler.daemon.leadership import open_leadership
     from scheduler.daemon.loop import serve
     from scheduler.daemon.service import Daemon, Timing
+    from scheduler.services.runs import link_signer
 
     c: Context = click.get_current_context().obj
     logs.show_progress()  # the daemon's log is its record of work: progress lines at -v0 too
@@ -65,6 +66,7 @@ def daemon(heartbeat_seconds: float, poll_seconds: float, delivery_seconds: floa
     if lease_seconds <= 2 * min(heartbeat_seconds, poll_seconds):
         fail("--lease-seconds must be more than twice the heartbeat and poll interval: a "
              "lease renewed that seldom would run out under its own holder")
+    link_signer(settings)  # the links' key (SPEC "The way back"): stop now, not at 8:00
     # SQLite: taken now, before the database is touched
     leadership = open_leadership(settings, lease_seconds=lease_seconds)
     try:

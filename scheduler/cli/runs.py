@@ -50,6 +50,7 @@ def run(c: Context, jobs: tuple[str, ...], as_of: dt.date | None, dry_run: bool)
 
     names = _job_names(jobs)
     day = c.as_of(as_of)
+    runs.link_signer(c.settings)  # the links' key, before the database is touched
     runner = runs.Runner(c.database(), c.settings)
     if dry_run:
         for r in runs.dry_run(runner, names, day, now=utcnow()):
@@ -134,9 +135,10 @@ def deliver(c: Context) -> None:
 def preview(c: Context, job: str, as_of: dt.date | None, out: Path) -> None:
     """Write the emails JOB would send as .eml files; change nothing."""
     from scheduler.mail.delivery import utcnow  # lazy: keeps --help fast
-    from scheduler.services.runs import Runner, preview
+    from scheduler.services.runs import Runner, link_signer, preview
 
     name = _job_names([job])[0]
+    link_signer(c.settings)  # the links' key, before the database is touched
     runner = Runner(c.database(), c.settings)
     result = preview(runner, name, c.as_of(as_of), out, now=utcnow())
     click.echo(f"wrote {len(result.written)} emails ({result.notices} notices) to {out}")

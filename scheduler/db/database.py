@@ -25,9 +25,9 @@ if TYPE_CHECKING:
     from scheduler.db.lease import Fence
 
 # The Alembic head this code expects; tests check it matches scheduler/db/migrations/versions.
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 KNOWN_REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007",
-                   "0008")
+                   "0008", "0009")
 BUSY_TIMEOUT_SECONDS = 60
 #: What `schema_revision` says of tables without a recorded revision.
 UNVERSIONED = "unversioned"

@@ -276,3 +276,30 @@ class AccountRow(Base):
     language: Mapped[str] = mapped_column(String(5))
     password_hash: Mapped[str] = mapped_column(String(300))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class AcknowledgementRow(Base):
+    """What a reader did from an email's link (SPEC "The way back"): who (`recipient`, the
+    lower-cased address the link was signed for), on which item (`job`, `item`, `occurrence`
+    as the planner names them; `item_name` as it read then), what (`action`, a LinkAction
+    value) and when (`at`, UTC); a snooze's first day of repeats again (`until`, local date),
+    the activity a RECORD made (`activity_id`, the activity's id within its partner). One row
+    per (job, item, occurrence, recipient, action): a link used twice acts once."""
+
+    __tablename__ = "acknowledgements"
+    __table_args__ = (
+        UniqueConstraint("job", "item", "occurrence", "recipient", "action",
+                         name="uq_acknowledgement"),
+        Index("ix_acknowledgements_plan", "job", "occurrence"),
+        Index("ix_acknowledgements_at", "at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    job: Mapped[str] = mapped_column(String(40))
+    item: Mapped[str] = mapped_column(String(400))
+    item_name: Mapped[str] = mapped_column(Text, default="")
+    occurrence: Mapped[dt.date] = mapped_column(Date)
+    action: Mapped[str] = mapped_column(String(20))
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    until: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    activity_id: Mapped[str | None] = mapped_column(String(100), nullable=True)

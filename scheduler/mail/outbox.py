@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import String, case, cast, func, insert, select
 from sqlalchemy.orm import Session
 
 from scheduler.db.models import MessageRow, NoticeRow
@@ -48,18 +48,23 @@ class QueueResult:
 
 
 def load_history(session: Session, job: str, since: dt.date | None) -> History:
-    """What was already queued for `job`, one entry per (item, occurrence, recipient)."""
+    """What was already queued for `job`, one entry per (item, occurrence, recipient), with
+    the run dates of its reminders (stage ≥ 0) aggregated by the database in the same pass
+    (`group_concat` / `string_agg`): escalation counts a spell's notices from them."""
+    reminder_day = case((NoticeRow.stage >= 0, cast(NoticeRow.as_of, String)))
     query = select(
         NoticeRow.item,
         NoticeRow.occurrence,
         NoticeRow.recipient,
         func.min(NoticeRow.stage),
         func.max(NoticeRow.as_of),
+        func.aggregate_strings(reminder_day, ","),
     ).where(NoticeRow.job == job)
     if since is not None:
         query = query.where(NoticeRow.occurrence >= since)
     query = query.group_by(NoticeRow.item, NoticeRow.occurrence, NoticeRow.recipient)
-    entries = {(r[0], r[1], r[2]): Sent(int(r[3]), r[4]) for r in session.execute(query)}
+    entries = {(r[0], r[1], r[2]): Sent(int(r[3]), r[4], r[5] or "")
+               for r in session.execute(query)}
     return History(entries)
 
 

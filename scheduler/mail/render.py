@@ -9,14 +9,13 @@ headers.py encodes non-ASCII ones (RFC 2047) and folds them.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from email.headerregistry import Address
-from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
+from email.utils import parseaddr
+from functools import partial
 from html import escape as html_escape
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,11 @@ from jinja2 import (
 from jobs import JOB_NAMES
 from scheduler.config import OfficeSettings, bundled_path
 from scheduler.errors import ConfigError
-from scheduler.mail import headers
 from scheduler.mail import text as layout
 from scheduler.mail.cache import bytecode_cache
-from scheduler.planning import Notice, Recipient
+from scheduler.mail.compose import build_message, header_text
+from scheduler.mail.weblinks import JOB_ACTIONS, EmailLinks, LinkSlots, Sign, signed_act
+from scheduler.planning import ESCALATION_STAGE, Notice, Recipient
 from scheduler.registry.domain import LANGUAGES, AgreementKind
 
 
@@ -52,7 +52,9 @@ def _name_slot() -> str:
 @dataclass(frozen=True)
 class _Shared:
     """A rendering shared by several readers: the subject, the text and HTML bodies with
-    `slot` where the reader's name goes and `also` where the reader's "also sent to" goes."""
+    `slot` where the reader's name goes, `also` where the reader's "also sent to" goes, `feed`
+    where the reader's calendar-feed lines go, and `links`' slots where the reader's own
+    signed links go (a link is signed for one reader)."""
 
     subject: str
     text: str
@@ -60,6 +62,8 @@ class _Shared:
     slot: str
     also: str
     rows: int  # items shown in full per section
+    feed: str = ""
+    links: LinkSlots | None = None
 
 
 # SPEC "Emails": consulate and MFA contacts are external readers; leads, staff and heads are
@@ -68,6 +72,10 @@ EXTERNAL_ROLES = frozenset({"consulate", "mfa"})
 # Jobs with a formal letter for external readers (`<job>.letter.<lang>.*`); the other jobs
 # never address them.
 LETTER_JOBS = ("anniversaries", "meeting-agendas")
+# Jobs that escalate items to the heads (SPEC "The way back"): a message carrying an
+# escalation (stage ESCALATION_STAGE) is rendered from `escalation.<lang>.*`, not the digest.
+ESCALATING_JOBS = ("budget-deadlines", "dormant-partners")
+ESCALATION_TEMPLATE = "escalation"
 
 # SPEC "Size": Gmail clips an HTML part past about 102 KB; a message stays within 200 KiB.
 HTML_BUDGET = 100 * 1024
@@ -96,17 +104,9 @@ def also_sent_to(recipient: Recipient, notices: Sequence[Notice]) -> list[str]:
                 names[address] = str(person["name"])
     return list(names.values())
 
-_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-
 # The `kind` filter's table, from the one on the domain.
 KIND_NAMES = {lang: {kind.value: kind.name_in(lang) for kind in AgreementKind}
               for lang in LANGUAGES}
-
-
-def header_text(value: str, limit: int = 250) -> str:
-    """One safe header line: control characters (CR, LF…) become spaces, runs collapse."""
-    cleaned = " ".join(_HEADER_UNSAFE.sub(" ", value).split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,14 @@ def _within_budget(text: str, html: str) -> bool:
     html_size = len(html.encode())
     encoded = (len(text.encode()) + html_size) * 4 / 3 * 78 / 76
     return html_size <= HTML_BUDGET - 2048 and encoded <= MESSAGE_BUDGET - 16 * 1024
+
+
+def _template(job: str, external: bool, notices: Sequence[Notice]) -> str:
+    """The template family of one message: the escalation digest when it carries an
+    escalation to a head, the formal letter for an external reader, else the job's digest."""
+    if any(n.stage == ESCALATION_STAGE for n in notices):
+        return ESCALATION_TEMPLATE
+    return f"{job}.letter" if external and job in LETTER_JOBS else job
 
 
 def _date(value: dt.date | None, lang: str) -> str:
@@ -202,6 +210,9 @@ class Renderer:
             env.bytecode_cache = bytecode_cache(kind)
         self._cache: dict[str, Template] = {}
         self._shared: dict[Hashable, _Shared] = {}
+        # Set by the runner for a run when `web.base_url` is set: internal emails then carry
+        # signed action links and each lead's calendar feeds (SPEC "The way back").
+        self.links: EmailLinks | None = None
 
     @staticmethod
     def _environment(loader: ChoiceLoader, *, autoescape: bool) -> Environment:
@@ -244,14 +255,17 @@ class Renderer:
         anything is queued rather than in the middle of a run."""
         for job in jobs:
             kinds = (job, f"{job}.letter") if job in LETTER_JOBS else (job,)
+            if job in ESCALATING_JOBS:
+                kinds = (*kinds, ESCALATION_TEMPLATE)
             for kind in kinds:
                 for lang in LANGUAGES:
                     text = self.template(f"{kind}.{lang}.txt")
                     self.template(f"{kind}.{lang}.html")
                     if "subject" not in text.blocks:
                         raise ConfigError(f"{kind}.{lang}.txt: the template has no subject block")
-                    self.template(f"_also.{lang}.txt")
-                    self.template(f"_also.{lang}.html")
+                    for part in ("_also", "_feed"):
+                        self.template(f"{part}.{lang}.txt")
+                        self.template(f"{part}.{lang}.html")
 
     def _message(
         self, job: str, recipient: Recipient, subject: str, text: str, html: str,
@@ -318,6 +332,49 @@ class Renderer:
         except TemplateError as exc:
             raise ConfigError(f"_also.{lang}: email template failed: {exc}") from None
 
+    def _shared_rendering(
+        self, job: str, lang: str, recipient: Recipient, variables: dict[str, Any],
+        share_key: Hashable, keys: Mapping[int, tuple[str, dt.date]],
+    ) -> _Shared:
+        """The rendering that readers of the same items in the same language and roles share
+        (made at the first of them): slots stand for each reader's name, "also sent to" line,
+        feed lines and signed links (see `_personal`)."""
+        key = (job, lang, recipient.roles, share_key)
+        shared = self._shared.get(key)
+        if shared is not None:
+            return shared
+        # The "also sent to" and feed slots sit right before Thai text ("หากต้องการ…"): in
+        # <…>, which space_scripts leaves alone, so no space is put after them to outlive
+        # the slot (issue 14 review, fault 4).
+        slot, also = _name_slot(), f"<{_name_slot()}>"
+        anonymous = Recipient("", slot, lang, recipient.roles)
+        own = {**variables, "recipient": anonymous, "also": _Marker(also, also)}
+        feed, slots = "", None
+        if self.links is not None:
+            feed = f"<{_name_slot()}>"
+            own["feed"] = _Marker(feed, feed)
+            if job in JOB_ACTIONS:
+                slots = LinkSlots(f"{_name_slot()}-", keys)
+                own["act"] = slots.act
+        subject, text, html, rows = self._bodies(job, lang, anonymous, own)
+        shared = _Shared(subject, text, html, slot, also, rows, feed, slots)
+        self._shared[key] = shared
+        return shared
+
+    def _feed(self, lang: str, address: str) -> tuple[str, str]:
+        """The reader's calendar-feed lines (a lead's groups), as text and as HTML ("" for a
+        reader who leads no group, or without links)."""
+        feeds = self.links.feeds.get(address, ()) if self.links is not None else ()
+        if not feeds:
+            return "", ""
+        variables = {"lang": lang, "feeds": feeds}
+        try:
+            # filled in after the body's spacing: Thai and a Latin name get their space here
+            return (layout.space_scripts(self.template(f"_feed.{lang}.txt").render(variables)),
+                    layout.space_scripts(self.template(f"_feed.{lang}.html").render(variables)))
+        except TemplateError as exc:
+            raise ConfigError(f"_feed.{lang}: email template failed: {exc}") from None
+
     def render(
         self,
         job: str,
@@ -336,14 +393,15 @@ class Renderer:
         reader's own "also sent to" line: a meeting's agenda or the staff's digest is rendered
         once, not once per reader. External readers (consulates, the MFA) get the job's formal
         letter (`<job>.letter.<lang>`), rendered for each of them (it shows only their own
-        items). `subject_only` renders just the subject (for `run --dry-run`)."""
+        items). With `self.links`, an internal email's items carry links signed for its
+        reader (slots in a shared rendering). `subject_only` renders just the subject."""
         lang = recipient.language if recipient.language in LANGUAGES else "en"
         external = is_external(recipient)
         office = self.office
         variables: dict[str, Any] = {
             "lang": lang,
             "job": job,
-            "template": f"{job}.letter" if external and job in LETTER_JOBS else job,
+            "template": _template(job, external, notices),
             "external": external,
             "recipient": recipient,
             "items": [n.context for n in notices],
@@ -353,6 +411,10 @@ class Renderer:
                        "phone": office.phone},
             "sender_name": office.name_in(lang),
             "also": "",
+            "feed": "",
+            "act": None,  # act(item, action) -> URL, when this email carries links
+            # the web app's address for a cut section's "see them all" (SPEC "Size")
+            "web_url": self.links.base_url if self.links is not None and not external else "",
             **(extra or {}),
         }
         if subject_only:
@@ -360,27 +422,24 @@ class Renderer:
         also_text, also_html = ("", "") if external else self._also(
             lang, also_sent_to(recipient, notices))
         alone = {**variables, "also": _Marker(also_text, also_html)}
-        if share_key is None or external:
+        keys = {id(n.context): (n.item, n.occurrence) for n in notices}
+        sign: Sign | None = None
+        if self.links is not None and not external:  # SPEC "The way back"
+            alone["feed"] = _Marker(*self._feed(lang, recipient.address))
+            if job in JOB_ACTIONS:
+                alone["act"] = signed_act(self.links, job, recipient.address, keys)
+                sign = partial(self.links.action_url, recipient.address, job)
+        shared = None
+        if share_key is not None and not external:
+            shared = self._shared_rendering(job, lang, recipient, variables, share_key, keys)
+        if shared is None:
             subject, text, html, rows = self._bodies(job, lang, recipient, alone)
         else:
-            key = (job, lang, recipient.roles, share_key)
-            shared = self._shared.get(key)
-            if shared is None:
-                # The "also sent to" slot sits right before Thai text ("หากต้องการ…"): in
-                # <…>, which space_scripts leaves alone, so no space is put after it to
-                # outlive the slot (issue 14 review, fault 4).
-                slot, also = _name_slot(), f"<{_name_slot()}>"
-                anonymous = Recipient("", slot, lang, recipient.roles)
-                subject, text, html, rows = self._bodies(
-                    job, lang, anonymous,
-                    {**variables, "recipient": anonymous, "also": _Marker(also, also)})
-                shared = _Shared(subject, text, html, slot, also, rows)
-                self._shared[key] = shared
             subject, rows = shared.subject, shared.rows
-            text = shared.text.replace(shared.slot, recipient.name).replace(
-                shared.also, also_text)
-            html = shared.html.replace(shared.slot, html_escape(recipient.name)).replace(
-                shared.also, also_html)
+            text, html = _personal(shared, recipient, (also_text, also_html), alone["feed"],
+                                   sign)
+            if not _within_budget(text, html):  # longer links than their slots: unshared
+                subject, text, html, rows = self._bodies(job, lang, recipient, alone)
         while True:
             message_id, data = self._message(job, recipient, subject, text, html, now, ics)
             if len(data) <= MESSAGE_BUDGET or rows <= 1:
@@ -390,37 +449,17 @@ class Renderer:
         return Rendered(header_text(subject), message_id, data, text, html)
 
 
-def build_message(
-    *,
-    sender: str,
-    to: Address,
-    subject: str,
-    text: str,
-    html: str,
-    message_id: str,
-    date: dt.datetime,
-    job: str,
-    reply_to: str | None = None,
-) -> EmailMessage:
-    """A multipart/alternative message (text, then HTML, both UTF-8) with the headers every
-    message carries: From `sender` (cleaned), To, Subject, Date, Message-ID, the markers
-    that keep auto-responders quiet, and Reply-To when `reply_to` ("Name <address>") is given.
-
-    Subject and display names are encoded and folded by `headers` (SPEC "Headers": RFC 2047
-    encoded-words of at most 75 characters that decode to exactly `subject` and the names)."""
-    msg = EmailMessage(policy=SMTP)
-    name, address = parseaddr(sender)
-    msg["From"] = headers.address("From", header_text(name), address)
-    msg["To"] = headers.address("To", header_text(to.display_name), to.addr_spec)
-    if reply_to:
-        reply_name, reply_address = parseaddr(reply_to)
-        msg["Reply-To"] = headers.address("Reply-To", header_text(reply_name), reply_address)
-    msg["Subject"] = headers.unstructured("Subject", header_text(subject))
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = message_id
-    msg["Auto-Submitted"] = "auto-generated"
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Sistercity-Job"] = job
-    msg.set_content(text, charset="utf-8")
-    msg.add_alternative(html, subtype="html", charset="utf-8")
-    return msg
+def _personal(shared: _Shared, recipient: Recipient, also: tuple[str, str], feed: Any,
+              sign: Sign | None) -> tuple[str, str]:
+    """The text and HTML of a shared rendering for one reader: their name, their "also sent
+    to" line, their feed lines (`feed`, a _Marker or "") and their own links (`sign(item,
+    occurrence, action)` → URL) put in the slots, in one pass over each body for the links."""
+    text = shared.text.replace(shared.slot, recipient.name).replace(shared.also, also[0])
+    html = shared.html.replace(shared.slot, html_escape(recipient.name)).replace(
+        shared.also, also[1])
+    if shared.feed:
+        text = text.replace(shared.feed, str(feed))
+        html = html.replace(shared.feed, feed.html if isinstance(feed, _Marker) else "")
+    if shared.links is not None and sign is not None:
+        text, html = shared.links.fill((text, html), sign)
+    return text, html

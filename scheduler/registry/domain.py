@@ -15,10 +15,14 @@ from enum import StrEnum
 
 
 class Role(StrEnum):
+    """A contact's role (SPEC `[[contact]]`). Heads are internal readers who get nothing but
+    escalations (SPEC "The way back")."""
+
     LEAD = "lead"
     CONSULATE = "consulate"
     MFA = "mfa"
     STAFF = "staff"
+    HEAD = "head"
 
 
 class AgreementKind(StrEnum):
@@ -329,6 +333,10 @@ class Registry:
 
     def staff(self) -> list[Contact]:
         return [c for c in self.contacts.values() if c.role is Role.STAFF]
+
+    def heads(self) -> list[Contact]:
+        """The `head` contacts, in file order: who escalations go to (SPEC "The way back")."""
+        return [c for c in self.contacts.values() if c.role is Role.HEAD]
 
     def group_lead(self, group_id: str | None) -> Contact | None:
         group = self.working_groups.get(group_id) if group_id else None

@@ -25,6 +25,12 @@ CLI = "cli"  # who: a change made on the command line
 class AuditAction(StrEnum):
     """What a person did to the registry."""
 
+    # from an email's link (SPEC "The way back"; scheduler.services.actions).
+    ACKNOWLEDGE = "acknowledge"  # a RECORD whose activity was already recorded
+    SNOOZE = "snooze"
+    NO_ACTION = "no-action"
+    DONE = "done"
+    # made in the registry (CLI, web app)
     LOAD = "load"
     ADD_ACTIVITY = "add-activity"
     CORRECT_AGREEMENT = "correct-agreement"

@@ -27,15 +27,25 @@ from scheduler.dates.thaidate import WorkingCalendar
 from scheduler.db.database import Database
 from scheduler.db.lease import Fence
 from scheduler.db.models import RunRow
-from scheduler.errors import UserError
+from scheduler.errors import ConfigError, UserError
 from scheduler.files import write_atomically
+from scheduler.links import LinkSigner
 from scheduler.mail.delivery import DeliveryReport
 from scheduler.mail.outbox import Draft, draft_messages, load_history, queue_drafts
 from scheduler.mail.render import Renderer
 from scheduler.mail.transports import safe_recipient, smtp_password
-from scheduler.planning import History, JobSpec, Notice, PlanContext, SkippedItem
+from scheduler.mail.weblinks import EmailLinks
+from scheduler.planning import (
+    Acknowledgements,
+    History,
+    JobSpec,
+    Notice,
+    PlanContext,
+    SkippedItem,
+)
 from scheduler.registry.domain import Registry, SentOccurrence
 from scheduler.registry.store import load_registry
+from scheduler.services.actions import load_acknowledgements
 from scheduler.services.outbox import any_waiting, deliver
 
 log = logging.getLogger("sistercity.run")
@@ -96,13 +106,34 @@ def time_limit(seconds: float, job: str) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def link_signer(settings: Settings, secret: str | None = None) -> LinkSigner | None:
+    """The signer of the links internal emails carry (SPEC "The way back"), None when
+    `web.base_url` is empty (no links); its key is `secret` when given (the web app's, read at
+    its start), else the variable `web.secret_env` names. ConfigError naming that variable when
+    `web.base_url` is set and there is no key: every command that plans emails then stops
+    before anything is planned or queued."""
+    web = settings.web
+    if not web.base_url:
+        return None
+    secret = secret or web.secret()
+    if secret is None:
+        raise ConfigError(
+            f"the signing key of the links in emails is missing: web.base_url is set, so set "
+            f"the environment variable {web.secret_env} (web.secret_env) to a long random "
+            "string (the web app's key)")
+    return LinkSigner(secret)
+
+
 class Runner:
     """Plans, renders and queues jobs against one database with one settings; holds the
     template renderer and the working calendar so that several jobs share them. `fence`: the
-    daemon leader's term, checked by every run row it writes (None outside a daemon)."""
+    daemon leader's term, checked by every run row it writes (None outside a daemon).
+    `secret`: the links' key when the caller holds it (the web app), else read from the
+    environment; ConfigError when emails need links and there is none (`link_signer`)."""
 
     def __init__(self, db: Database, settings: Settings, *, renderer: Renderer | None = None,
-                 fence: Fence | None = None):
+                 fence: Fence | None = None, secret: str | None = None):
+        self.signer = link_signer(settings, secret)
         self.db = db
         self.settings = settings
         self.fence = fence
@@ -122,7 +153,8 @@ class Runner:
         return registry if as_of is None else registry.active_on(as_of)
 
     def context(self, registry: Registry, as_of: dt.date, history: History,
-                sent: Mapping[tuple[str, dt.date], SentOccurrence] | None = None) -> PlanContext:
+                sent: Mapping[tuple[str, dt.date], SentOccurrence] | None = None,
+                acknowledgements: Acknowledgements | None = None) -> PlanContext:
         """What a planner sees for one run as of `as_of` (local date): partners whose relation
         ended by then are left out (SPEC: no reminder of any job about them)."""
         return PlanContext(
@@ -134,6 +166,7 @@ class Runner:
             history=history,
             sender=self.settings.email.sender,
             sent_meetings=sent or {},
+            acknowledgements=acknowledgements or Acknowledgements(),
         )
 
     def run_job(
@@ -154,12 +187,17 @@ class Runner:
         spec = job_spec(job)
         registry = registry or self.registry()
         result = JobResult(job, as_of)
+        # The links of this run's emails, issued now (SPEC "The way back": 60 days from then).
+        self.renderer.links = None if self.signer is None else EmailLinks.for_run(
+            self.signer, self.settings.web.base_url, registry, now)
         since = spec.history.since(as_of)
         if dry_run:
             with self.db.read() as session:
                 history = load_history(session, job, since)
                 sent = spec.memory.load(session) if spec.memory else None
-            notices = self._plan(spec, self.context(registry, as_of, history, sent), result)
+                acks = load_acknowledgements(session, job)
+            notices = self._plan(spec, self.context(registry, as_of, history, sent, acks),
+                                 result)
             for draft in draft_messages(
                 job, notices, self.renderer, digest=spec.digest, as_of=as_of, now=now,
                 extras=spec.extras, subject_only=subjects_only,
@@ -172,7 +210,9 @@ class Runner:
         with self.db.write(lock=f"plan:{job}", fence=self.fence) as session:
             history = load_history(session, job, since)
             sent = spec.memory.load(session) if spec.memory else None
-            notices = self._plan(spec, self.context(registry, as_of, history, sent), result)
+            acks = load_acknowledgements(session, job)
+            notices = self._plan(spec, self.context(registry, as_of, history, sent, acks),
+                                 result)
             drafts = draft_messages(
                 job, notices, self.renderer, digest=spec.digest, as_of=as_of, now=now,
                 extras=spec.extras,

@@ -18,8 +18,10 @@ from starlette.routing import Route
 
 from scheduler.config import Settings, bundled_path
 from scheduler.db.database import Database
+from scheduler.links import LinkSigner
 from scheduler.services.runs import Runner
 from scheduler.web import pages_auth as auth
+from scheduler.web import pages_links as links
 from scheduler.web import pages_lists as lists
 from scheduler.web import pages_office as office
 from scheduler.web import pages_registry as reg
@@ -90,17 +92,23 @@ ROUTES = [
     # --- issue 16 review: the language of a signed-in account; an email on its own page ---
     Route("/language", auth.choose_language, methods=["POST"]),
     Route("/outbox/{id}/html", office.message_html, methods=["GET"]),
+    # --- the way back (issue 17): links in emails, the group feed, acknowledgements ---
+    Route("/feed/{token}.ics", links.feed, methods=["GET"]),
+    Route("/act/{token}", links.act, methods=["GET"]),
+    Route("/act/{token}", links.act_post, methods=["POST"]),
+    Route("/acknowledgements", links.acknowledgements_page, methods=["GET"]),
 ]
 
 
 def create_app(settings: Settings, db: Database, *, secret: str,
                clock: Callable[[], dt.datetime] = _utc_now) -> Starlette:
     """The web app over `db` with `settings`; `secret` signs the session cookies (from the
-    variable `web.secret_env` names); `clock` gives now (aware UTC). The cookie is `Secure`
-    when `web.base_url` is https."""
+    variable `web.secret_env` names) and reads the links in emails; `clock` gives now (aware
+    UTC). The cookie is `Secure` when `web.base_url` is https."""
     app = Starlette(routes=ROUTES, exception_handlers={HTTPException: _http_error})
     app.state.web = WebState(settings=settings, db=db,
                              codec=SessionCodec(secret, secure=settings.web.secure),
-                             clock=clock, runner=Runner(db, settings))
+                             clock=clock, runner=Runner(db, settings, secret=secret))
+    app.state.links = LinkSigner(secret)  # action links and feed URLs (scheduler.links)
     app.state.css = bundled_path("web", "app.css").read_text(encoding="utf-8")
     return app

@@ -157,6 +157,43 @@ EN: dict[str, str] = {
     "dormant_only": "Dormant partners only", "show_all": "Show all partners",
     "showing": "Partners {first}–{last} of {total}", "no_match": "No partner matches.",
     "n_more_dormant": "{n} more dormant partners", "longest_quiet_first": "longest quiet first",
+    # --- the way back (issue 17): action links, feed, acknowledgements ---
+    "feed_not_found": "This calendar address is not valid, or its working group no longer "
+    "exists.",
+    "link_tampered": "This link is not valid",
+    "link_tampered_text": "The link was changed or cut short. Nothing was changed. Open it "
+    "again from the email, or contact the office.",
+    "link_expired": "This link has expired",
+    "link_expired_text": "Links in emails work for 60 days after they were sent. Nothing was "
+    "changed. Use the link in a newer email, or contact the office.",
+    "item_gone": "This item is no longer in the registry. Nothing was changed.",
+    "act_dormant": "No activity with {name} since {date}",
+    "act_anniversary": "Anniversary: {name}, {date}",
+    "act_deadline": "Budget deadline: {name}, act by {date}",
+    "acting_as": "You act as", "link_until": "This link works until",
+    "intro_record_dormant": "Record an activity with this partner: the reminders about its "
+    "silence stop, for everyone.",
+    "intro_record_anniversary": "Record what was done or planned for this anniversary: the "
+    "reminders about it stop, for everyone.",
+    "intro_snooze": "Snooze: this reminder is not repeated to you until {date}. Others who "
+    "get it still do.",
+    "intro_no_action": "No action: you acknowledge this anniversary and plan nothing for it. "
+    "Its reminders to you stop.",
+    "intro_done": "Done: no further reminder of this deadline goes to anyone.",
+    "snooze": "Snooze", "no_action": "No action", "done": "Done",
+    "result_record": "Activity recorded", "result_snooze": "Snoozed",
+    "result_no-action": "No action recorded", "result_done": "Marked done",
+    "by_whom": "By", "until": "Until", "activity": "Activity",
+    "thanks": "Thank you. Nothing more is needed.",
+    "already_done": "This was already done: nothing was changed.",
+    "acknowledgements": "Acknowledgements", "item": "Item", "action": "Action",
+    "action_record": "recorded an activity", "action_snooze": "snoozed",
+    "action_no-action": "no action", "action_done": "done",
+    "kind_dormant": "dormant partner", "kind_anniversary": "anniversary",
+    "kind_deadline": "budget deadline",
+    "escalations": "Escalations", "heads_told": "Heads told", "told_before": "Told before",
+    "escalated_on": "Escalated",
+    "ack_intro": "What readers did with the links in their emails, newest first.",
 }
 
 TH: dict[str, str] = {
@@ -299,6 +336,40 @@ TH: dict[str, str] = {
     "dormant_only": "เฉพาะเมืองที่ขาดการติดต่อ", "show_all": "แสดงทั้งหมด",
     "showing": "รายการที่ {first}–{last} จาก {total}", "no_match": "ไม่พบเมืองที่ตรงกัน",
     "n_more_dormant": "ดูอีก {n} แห่งที่ขาดการติดต่อ", "longest_quiet_first": "ขาดการติดต่อนานที่สุดก่อน",
+    # --- the way back (issue 17): action links, feed, acknowledgements ---
+    "feed_not_found": "ที่อยู่ปฏิทินนี้ไม่ถูกต้อง หรือคณะทำงานนี้ไม่มีอยู่แล้ว",
+    "link_tampered": "ลิงก์นี้ไม่ถูกต้อง",
+    "link_tampered_text": "ลิงก์ถูกแก้ไขหรือไม่ครบถ้วน ไม่มีการเปลี่ยนแปลงใด ๆ "
+    "กรุณาเปิดลิงก์จากอีเมลอีกครั้ง หรือติดต่อสำนักงาน",
+    "link_expired": "ลิงก์นี้หมดอายุแล้ว",
+    "link_expired_text": "ลิงก์ในอีเมลใช้ได้ 60 วันนับจากวันที่ส่ง ไม่มีการเปลี่ยนแปลงใด ๆ "
+    "กรุณาใช้ลิงก์ในอีเมลฉบับใหม่กว่า หรือติดต่อสำนักงาน",
+    "item_gone": "ไม่พบรายการนี้ในทะเบียนแล้ว ไม่มีการเปลี่ยนแปลงใด ๆ",
+    "act_dormant": "ไม่มีกิจกรรมกับ {name} ตั้งแต่ {date}",
+    "act_anniversary": "วันครบรอบ: {name} วันที่ {date}",
+    "act_deadline": "กำหนดส่งงบประมาณ: {name} ดำเนินการภายใน {date}",
+    "acting_as": "คุณดำเนินการในนามของ", "link_until": "ลิงก์นี้ใช้ได้ถึง",
+    "intro_record_dormant": "บันทึกกิจกรรมกับเมืองนี้ แล้วการแจ้งเตือนเรื่องขาดการติดต่อจะหยุดสำหรับทุกคน",
+    "intro_record_anniversary": "บันทึกสิ่งที่ทำหรือวางแผนไว้สำหรับวันครบรอบนี้ "
+    "แล้วการแจ้งเตือนเรื่องนี้จะหยุดสำหรับทุกคน",
+    "intro_snooze": "เลื่อน: จะไม่แจ้งเตือนเรื่องนี้ซ้ำถึงคุณจนถึง {date} ผู้รับคนอื่นยังได้รับตามปกติ",
+    "intro_no_action": "ไม่ดำเนินการ: รับทราบวันครบรอบนี้และไม่มีแผนดำเนินการ "
+    "การแจ้งเตือนเรื่องนี้ถึงคุณจะหยุด",
+    "intro_done": "เสร็จแล้ว: จะไม่มีการแจ้งเตือนกำหนดนี้ถึงผู้ใดอีก",
+    "snooze": "เลื่อน", "no_action": "ไม่ดำเนินการ", "done": "เสร็จแล้ว",
+    "result_record": "บันทึกกิจกรรมแล้ว", "result_snooze": "เลื่อนแล้ว",
+    "result_no-action": "บันทึกว่าไม่ดำเนินการแล้ว", "result_done": "บันทึกว่าเสร็จแล้ว",
+    "by_whom": "โดย", "until": "จนถึง", "activity": "กิจกรรม",
+    "thanks": "ขอบคุณ ไม่ต้องดำเนินการใดเพิ่มเติม",
+    "already_done": "รายการนี้ดำเนินการไปแล้ว ไม่มีการเปลี่ยนแปลงใด ๆ",
+    "acknowledgements": "การตอบรับ", "item": "รายการ", "action": "การดำเนินการ",
+    "action_record": "บันทึกกิจกรรม", "action_snooze": "เลื่อน",
+    "action_no-action": "ไม่ดำเนินการ", "action_done": "เสร็จแล้ว",
+    "kind_dormant": "เมืองที่ขาดการติดต่อ", "kind_anniversary": "วันครบรอบ",
+    "kind_deadline": "กำหนดส่งงบประมาณ",
+    "escalations": "รายการที่แจ้งผู้บังคับบัญชา", "heads_told": "ผู้บังคับบัญชาที่ได้รับแจ้ง",
+    "told_before": "ผู้ที่ได้รับแจ้งก่อนหน้า", "escalated_on": "แจ้งเมื่อ",
+    "ack_intro": "สิ่งที่ผู้รับอีเมลดำเนินการผ่านลิงก์ เรียงจากล่าสุด",
 }
 
 
