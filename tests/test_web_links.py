@@ -165,7 +165,7 @@ def test_the_form_records_the_activity_once_as_the_reader(web: WebEnv) -> None:
     staff_link = f"/act/{token(*LEAP_RECORD[:4], 'staff@example.org')}"
     other = web.client().get(staff_link)
     assert "cn-lead@example.org" in other.text and "2 มี.ค. 2569 09:00" in other.text
-    assert "<button" not in other.text.split("<main>")[1]
+    assert "<button" not in other.text.split("<main")[1]
     assert state(web) == after
 
 
