@@ -44,7 +44,7 @@ def test_staff_edit_a_contact_through_its_form(web: WebEnv, page: Any) -> None:
                                        "2026-03-02").output)
     assert "consul.jp@example.org" in json.dumps(shown)
     page.get_by_role("link", name="Audit log").first.click()
-    sync_api.expect(page.get_by_role("main")).to_contain_text("edit-contact")
+    sync_api.expect(page.get_by_role("main")).to_contain_text("edited a contact")
     sync_api.expect(page.get_by_role("main")).to_contain_text("staff@example.org")
 
 

@@ -238,35 +238,48 @@ def _item(registry: Registry, settings: Settings, claim: ActionClaim,
     UserError when it is gone, or the job does not offer the claim's action."""
     if claim.action not in OFFERED.get(claim.job, ()):
         raise UserError(f"{claim.job}: no such action on this item ({claim.action.value})")
-    if claim.job == DORMANT:
-        partner = registry.partners.get(claim.item)
-        if partner is None:
-            raise _gone(claim)
-        return _partner_name(partner, language), claim.occurrence, partner.id
-    if claim.job == ANNIVERSARIES:
-        partner, agreement = _anniversary(registry, claim)
-        name = f"{_partner_name(partner, language)}: {agreement.kind.name_in(language)}"
-        return name, claim.occurrence, partner.id
-    deadline = registry.budget_deadlines.get(claim.item)
-    if deadline is None:
+    name = item_name(registry, claim.job, claim.item, claim.occurrence, language)
+    if name is None:
         raise _gone(claim)
-    title = deadline.title_th or deadline.title if language == "th" else deadline.title
+    if claim.job == DORMANT:
+        return name, claim.occurrence, claim.item
+    if claim.job == ANNIVERSARIES:
+        return name, claim.occurrence, claim.item.rsplit("/", 3)[0]
     calendar = WorkingCalendar(settings.extra_holidays, settings.extra_working_days)
-    return fill_title(title, claim.occurrence), calendar.act_by(claim.occurrence), None
+    return name, calendar.act_by(claim.occurrence), None
 
 
-def _anniversary(registry: Registry, claim: ActionClaim) -> tuple[Partner, Agreement]:
-    """The partner and agreement of an anniversary item ("<partner>/<kind>/<signed>/<hash>",
-    jobs/anniversaries.py), or UserError when either is gone."""
+def _agreement_of(registry: Registry, item: str) -> tuple[Partner, Agreement] | None:
     from jobs.anniversaries import agreement_item  # the planner's own naming
 
-    partner_id = claim.item.rsplit("/", 3)[0]
-    partner = registry.partners.get(partner_id)
+    partner = registry.partners.get(item.rsplit("/", 3)[0])
     if partner is not None:
         for agreement in partner.agreements:
-            if agreement_item(partner, agreement) == claim.item:
+            if agreement_item(partner, agreement) == item:
                 return partner, agreement
-    raise _gone(claim)
+    return None
+
+
+def item_name(registry: Registry, job: str, item: str, occurrence: dt.date,
+              language: str) -> str | None:
+    """The name of a notice's item in `language` ("th" or "en") as the /act page gives it:
+    a dormant partner's name (name_th in Thai when it has one), "<partner>: <agreement kind>"
+    for an anniversary, a deadline's title (title_th in Thai) with the fiscal years of
+    `occurrence` filled in; None when the item is gone from `registry`. For pages that list
+    stored acknowledgements and escalations (their stored names are English)."""
+    if job == DORMANT:
+        partner = registry.partners.get(item)
+        return None if partner is None else _partner_name(partner, language)
+    if job == ANNIVERSARIES:
+        found = _agreement_of(registry, item)
+        if found is None:
+            return None
+        return f"{_partner_name(found[0], language)}: {found[1].kind.name_in(language)}"
+    deadline = registry.budget_deadlines.get(item)
+    if deadline is None:
+        return None
+    title = deadline.title_th or deadline.title if language == "th" else deadline.title
+    return fill_title(title, occurrence)
 
 
 def _activity_fields(date: str, title: str, kind: str,

@@ -235,6 +235,13 @@ def partner_detail(db: Database, partner: str, *, as_of: dt.date,
     """One partner (id or either name, any case) in full as of `as_of`. UserError when none."""
     with db.read() as session:
         registry = load_registry(session)
+    return detail_of(registry, partner, as_of=as_of, dormant_after_days=dormant_after_days)
+
+
+def detail_of(registry: Registry, partner: str, *, as_of: dt.date,
+              dormant_after_days: int) -> PartnerDetail:
+    """`partner_detail` from a registry already read (as load_registry gives it, ended
+    relations included; the web's page cache keeps one). UserError when none."""
     p = find_partner(registry, partner)
     contact = registry.country_contact(p.country)
     group = registry.working_groups.get(p.working_group or "")

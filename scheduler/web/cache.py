@@ -1,5 +1,7 @@
 """A per-process cache of what the registry pages read (issue 16: the dashboard and the
-partner list at 10,000 partners within 150 ms at the 95th percentile under load).
+partner list at 10,000 partners within 150 ms at the 95th percentile under load; a partner's
+page, the registry lists and their forms, and the acknowledgements page read the registry
+from it too).
 
 Reading the whole registry (scheduler.registry.store.load_registry) takes seconds at 10,000
 partners, and the dashboard and partner summaries built from it take as long again, so one web

@@ -93,8 +93,6 @@ EN: dict[str, str] = {
     "f_duration_minutes": "Duration in minutes", "f_location": "Location",
     "f_location_th": "Location in Thai", "f_invite_consulates": "Invite the consulates",
     "lang_th": "Thai", "lang_en": "English", "no_lead": "(no lead)",
-    "crole_lead": "Group lead", "crole_consulate": "Consulate", "crole_mfa": "MFA desk",
-    "crole_staff": "Staff", "crole_head": "Head of office",
     "id_hint": "lowercase letters, digits and hyphens, e.g. travel-plan; it cannot be "
     "changed later",
     "repeats": "Repeats", "rr_FREQ=YEARLY": "every year", "rr_FREQ=MONTHLY": "every month",
@@ -120,8 +118,9 @@ EN: dict[str, str] = {
     "job_dormant-partners": "dormant partners", "job_meeting-agendas": "meeting agendas",
     "activity_visit": "visit", "activity_meeting": "meeting", "activity_event": "event",
     "activity_exchange": "exchange", "activity_letter": "letter", "activity_other": "other",
-    "contact_lead": "group lead", "contact_consulate": "consulate",
-    "contact_mfa": "Ministry of Foreign Affairs", "contact_staff": "staff",
+    "contact_lead": "Group lead", "contact_consulate": "Consulate",
+    "contact_mfa": "Ministry of Foreign Affairs", "contact_staff": "Staff",
+    "contact_head": "Head of office",
     "action_load": "loaded the dataset", "action_add-activity": "recorded an activity",
     "action_correct-agreement": "corrected an agreement",
     "action_remove-agreement": "removed an agreement",
@@ -188,12 +187,19 @@ EN: dict[str, str] = {
     "already_done": "This was already done: nothing was changed.",
     "acknowledgements": "Acknowledgements", "item": "Item", "action": "Action",
     "action_record": "recorded an activity", "action_snooze": "snoozed",
-    "action_no-action": "no action", "action_done": "done",
+    "action_no-action": "no action", "action_done": "marked done",
     "kind_dormant": "dormant partner", "kind_anniversary": "anniversary",
     "kind_deadline": "budget deadline",
     "escalations": "Escalations", "heads_told": "Heads told", "told_before": "Told before",
     "escalated_on": "Escalated",
     "ack_intro": "What readers did with the links in their emails, newest first.",
+    # --- audit log words for every action (fix1) ---
+    "action_acknowledge": "acknowledged a reminder (activity already recorded)",
+    "action_add-contact": "added a contact", "action_edit-contact": "edited a contact",
+    "action_remove-contact": "removed a contact", "action_add-group": "added a working group",
+    "action_edit-group": "edited a working group",
+    "action_add-deadline": "added a budget deadline",
+    "action_edit-deadline": "edited a budget deadline", "action_edit-meeting": "edited a meeting",
 }
 
 TH: dict[str, str] = {
@@ -276,9 +282,6 @@ TH: dict[str, str] = {
     "f_duration_minutes": "ระยะเวลา (นาที)", "f_location": "สถานที่",
     "f_location_th": "สถานที่ภาษาไทย", "f_invite_consulates": "เชิญสถานกงสุล",
     "lang_th": "ไทย", "lang_en": "อังกฤษ", "no_lead": "(ไม่มีหัวหน้า)",
-    "crole_lead": "หัวหน้าคณะทำงาน", "crole_consulate": "สถานกงสุล",
-    "crole_mfa": "กระทรวงการต่างประเทศ", "crole_staff": "เจ้าหน้าที่",
-    "crole_head": "ผู้บังคับบัญชา",
     "id_hint": "อักษรอังกฤษตัวเล็ก ตัวเลข และขีด เช่น travel-plan เปลี่ยนภายหลังไม่ได้",
     "repeats": "ทำซ้ำ", "rr_FREQ=YEARLY": "ทุกปี", "rr_FREQ=MONTHLY": "ทุกเดือน",
     "rr_FREQ=WEEKLY": "ทุกสัปดาห์",
@@ -303,6 +306,7 @@ TH: dict[str, str] = {
     "activity_exchange": "การแลกเปลี่ยน", "activity_letter": "หนังสือ", "activity_other": "อื่น ๆ",
     "contact_lead": "หัวหน้าคณะทำงาน", "contact_consulate": "สถานกงสุล",
     "contact_mfa": "กระทรวงการต่างประเทศ", "contact_staff": "เจ้าหน้าที่",
+    "contact_head": "ผู้บังคับบัญชา",
     "action_load": "โหลดชุดข้อมูล", "action_add-activity": "บันทึกกิจกรรม",
     "action_correct-agreement": "แก้ไขข้อตกลง", "action_remove-agreement": "ลบข้อตกลง",
     "action_remove-activity": "ลบกิจกรรม", "action_end-relation": "ยุติความสัมพันธ์",
@@ -370,6 +374,12 @@ TH: dict[str, str] = {
     "escalations": "รายการที่แจ้งผู้บังคับบัญชา", "heads_told": "ผู้บังคับบัญชาที่ได้รับแจ้ง",
     "told_before": "ผู้ที่ได้รับแจ้งก่อนหน้า", "escalated_on": "แจ้งเมื่อ",
     "ack_intro": "สิ่งที่ผู้รับอีเมลดำเนินการผ่านลิงก์ เรียงจากล่าสุด",
+    # --- audit log words for every action (fix1) ---
+    "action_acknowledge": "รับทราบการแจ้งเตือน (บันทึกกิจกรรมไว้แล้ว)",
+    "action_add-contact": "เพิ่มผู้ติดต่อ", "action_edit-contact": "แก้ไขผู้ติดต่อ",
+    "action_remove-contact": "ลบผู้ติดต่อ", "action_add-group": "เพิ่มคณะทำงาน",
+    "action_edit-group": "แก้ไขคณะทำงาน", "action_add-deadline": "เพิ่มกำหนดส่งงบประมาณ",
+    "action_edit-deadline": "แก้ไขกำหนดส่งงบประมาณ", "action_edit-meeting": "แก้ไขการประชุม",
 }
 
 

@@ -33,7 +33,13 @@ from starlette.responses import Response
 from scheduler.dates.thaidate import format_date
 from scheduler.errors import UserError
 from scheduler.links import ActionClaim, LinkAction, LinkError, LinkExpired, LinkSigner
-from scheduler.services.actions import ActionView, acknowledgements, describe, perform
+from scheduler.services.actions import (
+    ActionView,
+    acknowledgements,
+    describe,
+    item_name,
+    perform,
+)
 from scheduler.services.calendar import calendar_feed, feed_scope
 from scheduler.services.escalation import escalations
 from scheduler.services.partners import RecordView, partner_detail
@@ -229,5 +235,13 @@ JOB_KINDS = {"dormant-partners": "dormant", "anniversaries": "anniversary",
 def acknowledgements_page(ctx: Ctx) -> Response:
     """What readers did with their links (acknowledged, snoozed, no action, done: by whom,
     when), newest first, and the items escalated to the heads (who was told, when)."""
+    registry = ctx.state.cache.registry(ctx.key)
+
+    def shown(job: str, item: str, occurrence: dt.date, stored: str) -> str:
+        # The item's name in the page language, looked up now; the stored (English) name
+        # when the item is gone.
+        return item_name(registry, job, item, occurrence, ctx.lang) or stored
+
     return ctx.render("acknowledgements.html", acks=acknowledgements(ctx.state.db),
-                      escalations=escalations(ctx.state.db), kinds=JOB_KINDS, nb=_unbroken)
+                      escalations=escalations(ctx.state.db), kinds=JOB_KINDS, nb=_unbroken,
+                      shown=shown)

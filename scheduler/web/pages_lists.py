@@ -75,7 +75,7 @@ def registry_lists(ctx: Ctx) -> Response:
 def registry_page(ctx: Ctx, what: str, status: int = 200, *, error: str = "",
                   notice: str = "") -> Response:
     """The list of `what` (contacts, groups, deadlines, meetings), with a message."""
-    registry = ctx.state.runner.registry()
+    registry = ctx.state.cache.registry(ctx.key)
     horizon = ctx.today + dt.timedelta(days=366)
 
     def next_of(item: Any) -> dt.datetime | None:
@@ -96,7 +96,7 @@ def registry_page(ctx: Ctx, what: str, status: int = 200, *, error: str = "",
         items = [(m, next_of(m)) for m in registry.meetings.values()]
     return ctx.render("lists.html", status, what=what, items=items,
                       contacts=registry.contacts, groups=registry.working_groups,
-                      error=error, notice=notice, role_name=lambda r: role_name(ctx, r),
+                      error=error, notice=notice,
                       rule_words=lambda rule: _word(ctx, "rr_", rule))
 
 
@@ -141,7 +141,7 @@ def edit_form(ctx: Ctx) -> Response:
     what, ident = _what(ctx), ctx.request.path_params["ident"]
     if ctx.request.method == "POST":
         return _submit(ctx, what, ident)
-    values = _stored_values(ctx.state.runner.registry(), what, ident)
+    values = _stored_values(ctx.state.cache.registry(ctx.key), what, ident)
     if values is None:
         return ctx.refuse(404, "not_found", "not_found")
     return _form_page(ctx, Form(what, ident, values, {}))
@@ -155,7 +155,7 @@ def remove(ctx: Ctx) -> Response:
     try:
         remove_contact(ctx.state.db, ident, by=ctx.actor)
     except UserError as exc:
-        values = _stored_values(ctx.state.runner.registry(), "contacts", ident)
+        values = _stored_values(ctx.state.cache.registry(ctx.key), "contacts", ident)
         if values is None:
             return ctx.refuse(404, "not_found", "not_found")
         return _form_page(ctx, Form("contacts", ident, values, {"": exc.message}), 409)
@@ -190,7 +190,7 @@ def _submit(ctx: Ctx, what: str, ident: str | None) -> Response:
 
 
 def _form_page(ctx: Ctx, form: Form, status: int = 200) -> Response:
-    registry = ctx.state.runner.registry()
+    registry = ctx.state.cache.registry(ctx.key)
     labels = {key: _label(ctx, key) for key in form.problems}
     summary = [f"{labels[k]}: {text}" if k else text for k, text in form.problems.items()]
     meeting = registry.meetings.get(form.ident or "") if form.what == "meetings" else None
@@ -204,9 +204,9 @@ def _form_page(ctx: Ctx, form: Form, status: int = 200) -> Response:
 
 
 def role_name(ctx: Ctx, role: str) -> str:
-    """A contact's role in the page language ("lead" → "Group lead"); the value itself for a
-    role without a word yet."""
-    return _word(ctx, "crole_", role)
+    """A contact's role in the page language ("lead" → "Group lead"; i18n key `contact_<role>`,
+    as the templates' `word("contact", role)`); the value itself for a role without a word."""
+    return _word(ctx, "contact_", role)
 
 
 def _word(ctx: Ctx, prefix: str, value: str) -> str:

@@ -26,8 +26,8 @@ from scheduler.services.partners import (
     PartnerSummary,
     RecordKind,
     correct_agreement,
+    detail_of,
     end_relation,
-    partner_detail,
     record_activity,
     remove_record,
     summarise,
@@ -167,9 +167,12 @@ def partners(ctx: Ctx) -> Response:
 def _partner_page(ctx: Ctx, partner_id: str, status: int = 200, *,
                   error: str = "", notice: str = "", values: dict[str, str] | None = None,
                   ) -> Response:
+    # The registry from the page cache (scheduler.web.cache): read once per change of the
+    # database, not on every view of a partner.
+    registry = ctx.state.cache.registry(ctx.key)
     try:
-        detail = partner_detail(ctx.state.db, partner_id, as_of=ctx.today,
-                                dormant_after_days=ctx.state.settings.jobs.dormant_after_days)
+        detail = detail_of(registry, partner_id, as_of=ctx.today,
+                           dormant_after_days=ctx.state.settings.jobs.dormant_after_days)
     except UserError:
         return ctx.refuse(404, "not_found", "not_found")
     return ctx.render("partner.html", status, d=detail, p=detail.summary, error=error,
