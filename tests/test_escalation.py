@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import secrets
 import sqlite3
 import subprocess
@@ -27,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from scheduler.db.database import Database
+from scheduler.links import LinkAction, LinkSigner
 from scheduler.services.escalation import escalations
 
 DATA = """
@@ -99,7 +101,7 @@ FIRST, SECOND, THIRD = "2021-01-11", "2021-04-12", "2021-07-12"
 
 
 def setup(project: Project, server: SmtpTestServer, after_notices: int | None = 2,
-          db_url: str | None = None) -> None:
+          db_url: str | None = None, web: dict[str, Any] | None = None) -> None:
     data = project.root / "city.toml"
     data.write_text(DATA, encoding="utf-8")
     jobs: dict[str, Any] = {}
@@ -115,6 +117,8 @@ def setup(project: Project, server: SmtpTestServer, after_notices: int | None = 
     if after_notices is not None:
         jobs["after_notices"] = after_notices
         sections["jobs__escalation"] = jobs
+    if web is not None:
+        sections["web"] = web
     project.write_config(**sections)
 
 
@@ -206,6 +210,31 @@ def test_dormant_partner_escalates_at_the_second_notice_only(
     assert lead_told == [("Somchai Lead", dt.date(2021, 1, 11)),
                          ("Somchai Lead", dt.date(2021, 4, 12))]  # not the third
     assert esc.queued_at.tzinfo is not None
+
+
+def test_with_base_url_the_heads_email_links_each_item_signed_for_the_head(
+    project: Project, smtp_server: SmtpTestServer
+) -> None:
+    """SPEC "The way back": every internal email carries links for its items; a head may
+    record an activity (dormant) or mark a deadline done, and is never offered a snooze."""
+    key = "escalation-test-key-" + "k" * 30
+    project.monkeypatch.setenv("SISTERCITY_WEB_SECRET", key)
+    setup(project, smtp_server, web={"base_url": "https://sistercity.example.org"})
+    run(project, FIRST, "dormant-partners")
+    run(project, SECOND, "dormant-partners")
+    heads = dict(to_heads(smtp_server))
+    signer = LinkSigner(key)
+    for address, msg in heads.items():
+        text = body_text(msg)
+        urls = re.findall(r"https://sistercity\.example\.org/act/\S+", text)
+        assert len(urls) == 1, text  # one item, one action: record
+        claim = signer.read_action(urls[0].rsplit("/", 1)[1],
+                                   now=dt.datetime(2021, 4, 12, 3, tzinfo=dt.UTC))
+        assert (claim.recipient, claim.job, claim.item, claim.occurrence, claim.action) == (
+            address, "dormant-partners", "kengtung", dt.date(2020, 1, 6), LinkAction.RECORD)
+        html = html_text(msg)
+        assert f'href="{urls[0]}"' in html.replace("&amp;", "&")
+        assert "snooze" not in text.lower() and "เลื่อน" not in text
 
 
 def test_after_notices_three_escalates_at_the_third(
