@@ -97,6 +97,10 @@ def test_staff_edit_a_contact_seen_in_the_list_the_cli_and_the_audit_log(web: We
     audit = client.get("/audit").text
     assert "edited a contact" in audit and "staff@example.org" in audit
     assert "consul.jp@example.org" in audit
+    # the change in the reader's words, not a stored dict
+    assert "{" not in audit and "Before: Name: Consulate-General of Japan; Email: " in audit
+    assert "After: Name: Consulate-General of Japan (Chiang Mai)" in audit
+    assert "Language: Thai" in audit
     again = client.post("/contacts/jp-consulate/edit", data={
         "csrf": token, "name": "Consulate-General of Japan (Chiang Mai)",
         "email": "consul.jp@example.org", "language": "th", "role": "consulate"})

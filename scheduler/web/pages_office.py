@@ -244,13 +244,24 @@ def export(ctx: Ctx) -> Response:
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
+def _detail_title(ctx: Ctx, key: str) -> str:
+    """The reader's word for an audit detail's key: its own (`detail_…`), a form field's
+    label (`f_…`), or a general word; else the key as stored."""
+    return next((ctx.t(name) for name in (f"detail_{key}", f"f_{key}", key) if name in EN), key)
+
+
 def audit_details(ctx: Ctx, details: Mapping[str, Any]) -> list[tuple[str, str]]:
     """An audit entry's details as (label, value) in the page language: a known key by its
     form label ("date" → "Date", "วันที่"), an ISO date in the reader's format (Buddhist Era
     in Thai), a role or a language by its name, lists joined; the rest as stored."""
     lang = ctx.lang
 
+    def title(key: str) -> str:
+        return _detail_title(ctx, key)
+
     def shown(key: str, value: Any) -> str:
+        if isinstance(value, Mapping):  # a record's fields before or after an edit
+            return "; ".join(f"{title(k)}: {shown(k, v)}" for k, v in value.items())
         if value is None:
             return ctx.t("all_occurrences") if key == "occurrence" else "-"
         if isinstance(value, list):
@@ -269,9 +280,7 @@ def audit_details(ctx: Ctx, details: Mapping[str, Any]) -> list[tuple[str, str]]
 
     out = []
     for key, value in details.items():
-        name = f"detail_{key}"
-        title = ctx.t(name) if name in EN else ctx.t(key) if key in EN else key
-        out.append((title, shown(key, value)))
+        out.append((title(key), shown(key, value)))
     return out
 
 
