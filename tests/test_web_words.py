@@ -150,3 +150,20 @@ def test_the_partner_page_and_lists_read_the_registry_once_and_show_a_cli_change
     assert done.exit_code == 0, done.output
     assert "Consul&#39;s visit" in client.get("/partners/osaka").text
     assert cache.loads == loads + 1
+
+
+def test_a_kind_typed_in_thai_is_stored_as_its_code_and_shown_in_the_readers_words(
+        web: WebEnv) -> None:
+    """The activity form's Kind is free text; a suggested kind typed in Thai ("การประชุม",
+    "อื่นๆ") is the same kind as its English code, on the web and on the command line."""
+    client, token = signed_in(web, "thai@example.org")
+    done = client.post("/partners/osaka/activities", data={
+        "csrf": token, "date": "20/02/2569", "title": "ประชุมออนไลน์", "kind": "การประชุม"})
+    assert done.status_code == 303
+    assert web.project.cli("activity", "add", "osaka", "--date", "2026-02-21", "--title",
+                           "Letter of thanks", "--kind", " อื่นๆ ").exit_code == 0
+    rows = web.rows("SELECT title, kind FROM activities WHERE partner_id = 'osaka' "
+                    "AND date >= '2026-02-20' ORDER BY date")
+    assert rows == [("ประชุมออนไลน์", "meeting"), ("Letter of thanks", "other")]
+    page = client.get("/partners/osaka").text
+    assert {"การประชุม", "อื่น ๆ"} <= set(tags(page)) and "meeting" not in tags(page)

@@ -123,6 +123,24 @@ class Agreement:
         return (self.kind.value, self.signed_on, self.local_party)
 
 
+# Activity kinds the forms suggest, with their Thai words. SPEC leaves an activity's kind free
+# text; a kind typed as one of these words (Thai or English, any case) is stored as its code,
+# so that one kind is one value in lists, exports and filters.
+ACTIVITY_KINDS = {"visit": "การเยือน", "meeting": "การประชุม", "event": "กิจกรรม",
+                  "exchange": "การแลกเปลี่ยน", "letter": "หนังสือ", "other": "อื่น ๆ"}
+
+
+def activity_kind_code(kind: str) -> str:
+    """`kind` stripped, as its code when it names a suggested kind in English or Thai
+    ("การประชุม" → "meeting", "Visit" → "visit", "อื่นๆ" → "other"); else as typed."""
+    typed = kind.strip()
+    squeezed = "".join(typed.split()).casefold()
+    for code, thai in ACTIVITY_KINDS.items():
+        if squeezed in (code, "".join(thai.split())):
+            return code
+    return typed
+
+
 @dataclass(frozen=True)
 class Activity:
     date: dt.date

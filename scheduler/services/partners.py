@@ -29,6 +29,7 @@ from scheduler.registry.domain import (
     AgreementKind,
     Partner,
     Registry,
+    activity_kind_code,
     canonical_party,
     party_key,
     quiet_since,
@@ -163,7 +164,7 @@ def record_activity(
         reason = unsafe_text(value)
         if reason or not value.strip():
             raise UserError(f"{option}: {reason or 'must not be empty'}")
-    title = title.strip()
+    title, kind = title.strip(), activity_kind_code(kind)
     with db.write(lock="registry") as session:
         partner_id = _find_partner(session, partner).id
         counts = upsert_activities(session, [(partner_id, Activity(day, title, kind))])

@@ -12,6 +12,8 @@ from functools import cache
 
 from babel import Locale, UnknownLocaleError
 
+from scheduler.registry.domain import ACTIVITY_KINDS
+
 LANGUAGES = ("th", "en")
 
 EN: dict[str, str] = {
@@ -224,8 +226,7 @@ TH: dict[str, str] = {
     "route_consulate": "ผ่านสถานกงสุล", "route_mfa": "ผ่านกระทรวงการต่างประเทศ",
     "no_contact": "ไม่มีผู้ติดต่อ", "ended_on": "ความสัมพันธ์สิ้นสุดเมื่อ",
     "date": "วันที่", "title": "หัวข้อ", "kind": "ประเภท",
-    "kind_hint": "ไม่บังคับ เช่น visit (การเยือน), meeting (การประชุม), event (กิจกรรม), "
-    "exchange (การแลกเปลี่ยน), letter (หนังสือ), other (อื่น ๆ)",
+    "kind_hint": "ไม่บังคับ เช่น การเยือน การประชุม กิจกรรม การแลกเปลี่ยน หนังสือ อื่น ๆ",
     "record": "บันทึก", "add_activity": "เพิ่มกิจกรรม", "date_hint": "เช่น 15/11/2569 หรือ 2026-11-15",
     "remove": "ลบ", "correct": "แก้ไข", "save": "ยืนยันการแก้ไข",
     "signed_on": "ลงนามเมื่อ", "expires_on": "หมดอายุเมื่อ", "local_party": "ผู้ลงนาม",
@@ -303,8 +304,7 @@ TH: dict[str, str] = {
     "switch_language": "ภาษา", "switch_to": "เปลี่ยนเป็น", "language_saved": "บันทึกภาษาแล้ว",
     "job_anniversaries": "แจ้งวันครบรอบ", "job_budget-deadlines": "แจ้งกำหนดส่งงบประมาณ",
     "job_dormant-partners": "แจ้งเมืองที่ขาดการติดต่อ", "job_meeting-agendas": "วาระการประชุม",
-    "activity_visit": "การเยือน", "activity_meeting": "การประชุม", "activity_event": "กิจกรรม",
-    "activity_exchange": "การแลกเปลี่ยน", "activity_letter": "หนังสือ", "activity_other": "อื่น ๆ",
+    **{f"activity_{code}": thai for code, thai in ACTIVITY_KINDS.items()},
     "contact_lead": "หัวหน้าคณะทำงาน", "contact_consulate": "สถานกงสุล",
     "contact_mfa": "กระทรวงการต่างประเทศ", "contact_staff": "เจ้าหน้าที่",
     "contact_head": "ผู้บังคับบัญชา",
