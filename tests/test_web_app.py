@@ -315,6 +315,9 @@ def test_preview_changes_nothing_then_run_now_sends_and_the_outbox_shows_it(
     ran = client.post("/jobs/run", data={"csrf": token, "job": "anniversaries",
                                          "as_of": "2026-03-02", "run": "1"})
     assert ran.status_code == 200 and "Ran: anniversaries" in ran.text
+    # the result page's table shows the run just made as the job's last run
+    row = re.search(r"<tr><td[^>]*>anniversaries</td>.*?</tr>", ran.text, re.S)
+    assert row and "2 Mar 2026 09:00" in row.group(0), row
     sent = web.rows("SELECT id, recipient, state FROM messages ORDER BY id")
     assert sent and {r[2] for r in sent} == {"sent"}
     assert len(web.project.eml_files()) == len(sent)

@@ -155,6 +155,8 @@ def run_job(ctx: Ctx) -> Response:
     except UserError as exc:
         return ctx.render("jobs.html", 400, job_status=status, jobs=JOB_NAMES, result=None,
                           error=exc.message, values=values)
+    # The status as it is after this run: its "last run" is the one just made.
+    status = collect_status(ctx.state.db, ctx.state.settings, ctx.now)
     return ctx.render("jobs.html", job_status=status, jobs=JOB_NAMES, result=outcome.results[0],
                       error="", values=values, preview=False)
 
