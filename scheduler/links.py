@@ -44,7 +44,12 @@ class LinkTampered(LinkError):
 
 
 class LinkExpired(LinkError):
-    """The token is genuine but older than LINK_MAX_AGE."""
+    """The token is genuine but older than LINK_MAX_AGE; `claim` is what it said (so that
+    the refusal can be shown in its reader's language)."""
+
+    def __init__(self, message: str, claim: ActionClaim) -> None:
+        super().__init__(message)
+        self.claim = claim
 
 
 @dataclass(frozen=True)
@@ -104,7 +109,7 @@ class LinkSigner:
         except (TypeError, ValueError) as exc:
             raise LinkTampered("this link is not valid: it was changed or cut short") from exc
         if now >= claim.expires:
-            raise LinkExpired(f"this link expired on {claim.expires.date().isoformat()}")
+            raise LinkExpired(f"this link expired on {claim.expires.date().isoformat()}", claim)
         return claim
 
     def action_url(self, base_url: str, **claim: Any) -> str:

@@ -225,7 +225,13 @@ def test_a_tampered_token_gets_400_and_an_expired_one_410_on_get_and_post(
     old = token(*LEAP_RECORD, issued=START - dt.timedelta(days=60))
     for response in (client.get(f"/act/{old}"), client.post(f"/act/{old}", data=body)):
         assert response.status_code == 410
-        assert "This link has expired" in response.text
+        # a genuine link names its reader: the refusal is in their language (Thai here)
+        assert "ลิงก์นี้หมดอายุแล้ว" in response.text and "This link" not in response.text
+    english = SIGNER.action_token(recipient="jk-lead@example.org", job="dormant-partners",
+                                  item="leapcity", occurrence=LEAP_SPELL,
+                                  action=LinkAction.SNOOZE, issued=START - dt.timedelta(days=61))
+    response = web.client().get(f"/act/{english}", headers={"Accept-Language": "th"})
+    assert response.status_code == 410 and "This link has expired" in response.text
     # The same link one second younger still works; the clock moving past its age ends it.
     young = token(*LEAP_RECORD, issued=START - dt.timedelta(days=60) + dt.timedelta(seconds=1))
     assert client.get(f"/act/{young}").status_code == 200

@@ -119,9 +119,14 @@ def _as_reader(ctx: Ctx, language: str) -> ReaderCtx:
 class _Refused(Exception):
     """A link that cannot be used: the page to show (status, title key, text key)."""
 
-    def __init__(self, status: int, title: str, text: str) -> None:
+    def __init__(self, status: int, title: str, text: str, lang: str | None = None) -> None:
         super().__init__(title)
-        self.status, self.title, self.text = status, title, text
+        self.status, self.title, self.text, self.lang = status, title, text, lang
+
+    def page(self, ctx: Ctx) -> Response:
+        """The refusal, in the link's reader's language when the link says who that is."""
+        return (_as_reader(ctx, self.lang) if self.lang else ctx).refuse(
+            self.status, self.title, self.text)
 
 
 def _open(ctx: Ctx) -> tuple[str, ActionView]:
@@ -131,8 +136,13 @@ def _open(ctx: Ctx) -> tuple[str, ActionView]:
     signer: LinkSigner = ctx.request.app.state.links
     try:
         claim: ActionClaim = signer.read_action(token, now=ctx.now)
-    except LinkExpired:
-        raise _Refused(410, "link_expired", "link_expired_text") from None
+    except LinkExpired as expired:
+        try:  # a genuine link names its reader: tell them in their language
+            lang: str | None = describe(ctx.state.db, ctx.state.settings, expired.claim,
+                                        now=ctx.now).language
+        except UserError:
+            lang = None
+        raise _Refused(410, "link_expired", "link_expired_text", lang) from None
     except LinkError:
         raise _Refused(400, "link_tampered", "link_tampered_text") from None
     try:
@@ -190,7 +200,7 @@ def act(ctx: Ctx) -> Response:
     try:
         token, view = _open(ctx)
     except _Refused as refused:
-        return ctx.refuse(refused.status, refused.title, refused.text)
+        return refused.page(ctx)
     fresh = ctx.request.query_params.get("done") == "1" and view.done is not None
     return _act_page(ctx, token, view, fresh=fresh)
 
@@ -203,7 +213,7 @@ def act_post(ctx: Ctx) -> Response:
     try:
         token, view = _open(ctx)
     except _Refused as refused:
-        return ctx.refuse(refused.status, refused.title, refused.text)
+        return refused.page(ctx)
     if view.done is not None:
         return _act_page(ctx, token, view)
     reader = _as_reader(ctx, view.language)
