@@ -373,6 +373,10 @@ def test_staff_cancel_one_meeting_occurrence_through_the_meeting_service(web: We
     wrong = client.post("/meetings/summary/cancel", data={"csrf": token,
                                                           "occurrence": "2026-11-16"})
     assert wrong.status_code == 400 and "has no occurrence on 2026-11-16" in wrong.text
+    # an empty date does not cancel the whole series by one click: the box must say so
+    blank = client.post("/meetings/summary/cancel", data={"csrf": token, "occurrence": ""})
+    assert blank.status_code == 400 and "Cancel every occurrence of this meeting" in blank.text
+    assert web.rows("SELECT cancelled FROM meetings WHERE id = 'summary'") in ([(0,)], [(False,)])
     assert web.rows("SELECT count(*) FROM audit WHERE action = 'cancel-meeting'") == [(0,)]
     done = client.post("/meetings/summary/cancel", data={"csrf": token,
                                                          "occurrence": "2026-11-15"})
@@ -382,3 +386,7 @@ def test_staff_cancel_one_meeting_occurrence_through_the_meeting_service(web: We
     assert json.loads(str(changes))[0]["cancelled"] is True
     assert web.rows("SELECT who, target FROM audit WHERE action = 'cancel-meeting'") == [
         ("staff@example.org", "summary")]
+    every = client.post("/meetings/summary/cancel", data={"csrf": token, "occurrence": "",
+                                                          "every": "yes"})
+    assert every.status_code == 303
+    assert web.rows("SELECT cancelled FROM meetings WHERE id = 'summary'") in ([(1,)], [(True,)])

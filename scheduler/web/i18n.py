@@ -70,7 +70,10 @@ EN: dict[str, str] = {
     "role_admin": "admin", "role_staff": "staff", "role_viewer": "viewer",
     "lead": "Lead", "countries": "Countries", "location": "Location", "next": "Next",
     "cancel_meeting": "Cancel meeting", "occurrence": "Occurrence date",
-    "occurrence_hint": "the date of one occurrence; empty: every occurrence",
+    "occurrence_hint": "the date of one occurrence; to cancel them all, tick the box below",
+    "cancel_every": "Cancel every occurrence of this meeting",
+    "cancel_which": "give the date of one occurrence, or tick “Cancel every occurrence of "
+    "this meeting”. Nothing was cancelled.",
     "cancelled": "Cancelled: everyone invited gets a cancellation at the next run.",
     "is_cancelled": "cancelled",
     "field_required": "must not be empty", "pick_job": "Job",
@@ -259,7 +262,10 @@ TH: dict[str, str] = {
     "role_admin": "ผู้ดูแลระบบ", "role_staff": "เจ้าหน้าที่", "role_viewer": "ผู้ดูอย่างเดียว",
     "lead": "หัวหน้า", "countries": "ประเทศ", "location": "สถานที่", "next": "ครั้งถัดไป",
     "cancel_meeting": "ยกเลิกการประชุม", "occurrence": "วันที่ของครั้งที่ยกเลิก",
-    "occurrence_hint": "เว้นว่าง: ยกเลิกทุกครั้ง",
+    "occurrence_hint": "วันที่ของครั้งที่จะยกเลิก หากจะยกเลิกทุกครั้ง ให้เลือกช่องด้านล่าง",
+    "cancel_every": "ยกเลิกการประชุมนี้ทุกครั้ง",
+    "cancel_which": "โปรดระบุวันที่ของครั้งที่จะยกเลิก หรือเลือก “ยกเลิกการประชุมนี้ทุกครั้ง” "
+    "ยังไม่ได้ยกเลิกสิ่งใด",
     "cancelled": "ยกเลิกแล้ว ผู้ได้รับเชิญทุกคนจะได้รับแจ้งการยกเลิกในรอบถัดไป",
     "is_cancelled": "ยกเลิกแล้ว",
     "field_required": "ต้องไม่เว้นว่าง", "pick_job": "งาน",

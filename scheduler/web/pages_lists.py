@@ -108,6 +108,9 @@ def cancel(ctx: Ctx) -> Response:
     meeting = ctx.request.path_params["meeting"]
     try:
         day = read_date(ctx, "occurrence", required=False)
+        if day is None and ctx.field("every") != "yes":  # one click must not end a series
+            return registry_page(ctx, "meetings", 400,
+                                 error=f"{ctx.t('occurrence')}: {ctx.t('cancel_which')}")
         cancel_meeting(ctx.state.db, meeting, occurrence=day, by=ctx.actor)
     except FieldError as exc:
         return registry_page(ctx, "meetings", 400, error=f"{ctx.t(exc.label)}: {exc.reason}")
