@@ -332,7 +332,7 @@ def test_staff_and_viewers_see_who_acted_when_and_a_signed_out_visitor_does_not(
         rows = re.findall(r"<tr>(.*?)</tr>", body, re.S)
         text = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", r)).strip() for r in rows]
         assert text[:2] == [
-            "2 Mar 2026 11:00 Osaka dormant partner 10 Jan 2016 snoozed (Until 31 May 2026) "
+            "2 Mar 2026 11:00 Osaka dormant partner 10 Jan 2016 snoozed (until 31 May 2026) "
             "jk-lead@example.org",
             "2 Mar 2026 09:00 Leap City dormant partner 29 Feb 2016 recorded an activity "
             "cn-lead@example.org"]
