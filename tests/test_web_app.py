@@ -5,9 +5,11 @@ the same app with a real browser."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,8 @@ from conftest import Project
 from test_postgres import pg_database
 from test_spreadsheets import row, write_csv
 from webfixtures import PASSWORD, SECRET, WebEnv, csrf_of, make_web, sign_in
+
+from scheduler.web.session import LOGIN_FAILURES, LoginLimiter
 
 __all__ = ["pg_database"]  # the fixture, shared with test_postgres.py
 
@@ -390,3 +394,38 @@ def test_staff_cancel_one_meeting_occurrence_through_the_meeting_service(web: We
                                                           "every": "yes"})
     assert every.status_code == 303
     assert web.rows("SELECT cancelled FROM meetings WHERE id = 'summary'") in ([(1,)], [(True,)])
+
+
+def test_sign_in_attempts_racing_each_other_cannot_pass_the_limit_together() -> None:
+    """24 wrong passwords for one email at once (threads released together): the check and the
+    count are one step, so exactly LOGIN_FAILURES of them reach the password check."""
+    limiter = LoginLimiter()
+    now = dt.datetime(2026, 3, 2, 2, 0, tzinfo=dt.UTC)
+    start = threading.Barrier(24)
+    passed: list[bool] = []
+
+    def attempt(i: int) -> None:
+        start.wait()
+        passed.append(limiter.reserve(["email:admin@example.org", f"client:10.0.0.{i}"], now))
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert passed.count(True) == LOGIN_FAILURES == 5
+    # a right password gives its attempt back: it does not count toward the limit
+    other = LoginLimiter()
+    for _ in range(10):
+        assert other.reserve(["email:staff@example.org", "client:10.0.0.1"], now)
+        other.forgive(["email:staff@example.org", "client:10.0.0.1"], now)
+
+
+def test_a_post_body_over_12_mib_is_refused_before_it_is_read(web: WebEnv) -> None:
+    """Signed out, no CSRF token: a huge upload gets 413 at once and changes nothing (the
+    10 MB import limit has its own page, tested with the import)."""
+    client = web.client()
+    huge = b"x" * (12 * 1024 * 1024 + 1)
+    response = client.post("/login", files={"file": ("big.xlsx", huge)})
+    assert response.status_code == 413 and "too large" in response.text
+    assert response.headers["x-content-type-options"] == "nosniff"

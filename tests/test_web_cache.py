@@ -124,6 +124,27 @@ def test_a_removed_account_is_signed_out_at_its_next_request(web: WebEnv) -> Non
     assert gone.status_code == 303 and gone.headers["location"] == "/"
 
 
+def test_an_old_session_does_not_open_an_account_removed_and_added_again(web: WebEnv) -> None:
+    """The same email added again is another account (a successor, a new role): the removed
+    account's session cookie, even unexpired, does not sign anyone in to it."""
+    client = viewer(web)
+    cookie = client.cookies.get("sistercity_session")
+    assert cookie and client.get("/partners").status_code == 200
+    assert web.project.cli("user", "remove", "viewer@example.org").exit_code == 0
+    again = web.project.cli("user", "add", "viewer@example.org", "--name", "Successor",
+                            "--role", "admin", input="another long password\n")
+    assert again.exit_code == 0, again.output
+    replayed = web.client()
+    replayed.cookies.set("sistercity_session", cookie)
+    for path in ("/accounts", "/partners"):
+        refused = replayed.get(path)
+        assert refused.status_code == 303 and refused.headers["location"] == "/", path
+    # the successor signs in with their own password and is the admin
+    fresh = web.client()
+    sign_in(fresh, "viewer@example.org", "another long password")
+    assert fresh.get("/accounts").status_code == 200
+
+
 def test_a_change_made_through_the_web_shows_in_the_list_at_once(web: WebEnv) -> None:
     client = web.client()
     token = sign_in(client, "staff@example.org")

@@ -23,7 +23,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import select
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from scheduler.config import Settings, bundled_path
 from scheduler.dates.thaidate import format_date, format_datetime
@@ -243,6 +243,10 @@ def page(role: Role | None) -> Callable[[PageFn], Callable[[Request], Awaitable[
     def wrap(fn: PageFn) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             state: WebState = request.app.state.web
+            if request.method == "POST" and _too_large(request):
+                # refused before the body is read (the CSRF token is inside it)
+                return PlainTextResponse("413 request body too large", status_code=413,
+                                         headers=SECURITY_HEADERS)
             form = (await request.form(max_files=1, max_fields=200)
                     if request.method == "POST" else None)
             return await to_thread.run_sync(_serve, state, request, form, role, fn,
@@ -253,6 +257,18 @@ def page(role: Role | None) -> Callable[[PageFn], Callable[[Request], Awaitable[
         return endpoint
 
     return wrap
+
+
+# No form of the app takes more: the largest is a spreadsheet upload of at most 10 MB
+# (pages_office.MAX_UPLOAD_BYTES, refused there with its own page), plus the form around it.
+MAX_BODY_BYTES = 12 * 1024 * 1024
+
+
+def _too_large(request: Request) -> bool:
+    """Whether a POST says (Content-Length) that its body is over MAX_BODY_BYTES; a body sent
+    without a length is read by the form parser, whose limits apply."""
+    length = request.headers.get("content-length", "")
+    return length.isdigit() and int(length) > MAX_BODY_BYTES
 
 
 def _serve(state: WebState, request: Request, form: FormData | None, role: Role | None,
@@ -283,8 +299,10 @@ def _context(state: WebState, request: Request) -> Ctx:
     email = session.email
     user = state.cache.get(key, "account", email, lambda: get_user(state.db, email)
                            ) if email else None
-    if session.email and user is None:  # the account was removed: signed out
+    if session.email and (user is None or user.created_at.isoformat() != session.account):
+        # the account was removed (or removed and made again: another account): signed out
         session, send = Session.fresh(now, session.lang), True
+        user = None
     return Ctx(state, request, session, user, now, send_session=send, key=key)
 
 

@@ -51,16 +51,16 @@ def login(ctx: Ctx) -> Response:
     client = ctx.request.client.host if ctx.request.client else "unknown"
     keys = [f"email:{email}", f"client:{client}"]
     limiter = ctx.state.limiter
-    if limiter.blocked(keys, ctx.now):
+    if not limiter.reserve(keys, ctx.now):  # checked and counted at once: no race past it
         return login_form(ctx, 429, error=ctx.t("too_many"), email=email)
     password = ctx.form.get("password") if ctx.form is not None else None
     account = (authenticate(ctx.state.db, email, password)
                if email and isinstance(password, str) and password else None)
     if account is None:
-        limiter.fail(keys, ctx.now)
         return login_form(ctx, 401, error=ctx.t("wrong_password"), email=email)
+    limiter.forgive(keys, ctx.now)
     limiter.clear(f"email:{email}")
-    ctx.session = ctx.session.signed_in(account.email, ctx.now)
+    ctx.session = ctx.session.signed_in(account.email, ctx.now, account.created_at.isoformat())
     ctx.send_session = True
     return ctx.redirect("/")
 

@@ -34,21 +34,26 @@ LOGIN_WINDOW_SECONDS = 15 * 60  # … within this window; then 429 until the old
 @dataclass(frozen=True)
 class Session:
     """One browser's session: the signed-in email ("" when signed out), the CSRF token, when
-    it was issued (Unix seconds, the app's clock) and the language chosen while signed out."""
+    it was issued (Unix seconds, the app's clock), the language chosen while signed out, and
+    which account it was signed in to (`account`: its creation time, ISO): an account removed
+    and added again under the same email is another account, and an old session of the first
+    one does not open it."""
 
     email: str
     csrf: str
     issued: float
     lang: str = ""
+    account: str = ""
 
     @classmethod
     def fresh(cls, now: dt.datetime, lang: str = "") -> Session:
         """A signed-out session with a new CSRF token."""
         return cls("", secrets.token_urlsafe(32), now.timestamp(), lang)
 
-    def signed_in(self, email: str, now: dt.datetime) -> Session:
-        """The session after signing in: a new token too (no fixation of a token seen before)."""
-        return Session(email, secrets.token_urlsafe(32), now.timestamp(), self.lang)
+    def signed_in(self, email: str, now: dt.datetime, account: str) -> Session:
+        """The session after signing in to the account `email` made at `account` (ISO): a new
+        token too (no fixation of a token seen before)."""
+        return Session(email, secrets.token_urlsafe(32), now.timestamp(), self.lang, account)
 
     def with_lang(self, lang: str) -> Session:
         """The same session with another language for the signed-out pages."""
@@ -75,7 +80,7 @@ class SessionCodec:
         try:
             data: Any = self._serializer.loads(cookie)
             session = Session(str(data["e"]), str(data["c"]), float(data["t"]),
-                              str(data.get("l", "")))
+                              str(data.get("l", "")), str(data.get("a", "")))
         except (BadSignature, KeyError, TypeError, ValueError):
             return None
         age = now.timestamp() - session.issued
@@ -86,7 +91,8 @@ class SessionCodec:
     def header(self, session: Session) -> str:
         """The Set-Cookie header value for `session`."""
         value = self._serializer.dumps({"e": session.email, "c": session.csrf,
-                                        "t": session.issued, "l": session.lang})
+                                        "t": session.issued, "l": session.lang,
+                                        "a": session.account})
         parts = [f"{COOKIE}={value}", "Path=/", f"Max-Age={SESSION_SECONDS}", "HttpOnly",
                  "SameSite=Lax"]
         if self.secure:
@@ -97,7 +103,7 @@ class SessionCodec:
 class LoginLimiter:
     """Failed sign-ins per key (``email:<address>``, ``client:<ip>``) in a sliding window:
     after `limit` failures of an email (LOGIN_FAILURES), or `client_limit` of a client address
-    (CLIENT_LOGIN_FAILURES), within LOGIN_WINDOW_SECONDS, `blocked` says so until the oldest
+    (CLIENT_LOGIN_FAILURES), within LOGIN_WINDOW_SECONDS, `reserve` refuses until the oldest
     ages out (OWASP Authentication Cheat Sheet: per account, and a higher per-address limit).
     In memory, per process (one web process per site: see docs/operations.md)."""
 
@@ -116,20 +122,31 @@ class LoginLimiter:
             times.popleft()
         return times
 
-    def blocked(self, keys: list[str], now: dt.datetime) -> bool:
-        """Whether any of `keys` has reached the limit at `now`."""
-        t = now.timestamp()
-        with self._lock:
-            return any(len(self._recent(k, t)) >= self._limit_of(k) for k in keys)
-
     def _limit_of(self, key: str) -> int:
         return self.client_limit if key.startswith("client:") else self.limit
 
-    def fail(self, keys: list[str], now: dt.datetime) -> None:
-        """Count one failed sign-in against each of `keys`."""
+    def reserve(self, keys: list[str], now: dt.datetime) -> bool:
+        """One sign-in attempt, checked and counted in one step (so that attempts racing each
+        other cannot all pass the check before any is counted): False when any of `keys` has
+        reached its limit at `now`; else True, counted as a failure of each key until the
+        password proves right (`forgive`)."""
+        t = now.timestamp()
+        with self._lock:
+            if any(len(self._recent(k, t)) >= self._limit_of(k) for k in keys):
+                return False
+            for key in keys:
+                self._recent(key, t).append(t)
+            return True
+
+    def forgive(self, keys: list[str], now: dt.datetime) -> None:
+        """Take back the attempt `reserve` counted at `now` against each of `keys` (the
+        password was right)."""
+        t = now.timestamp()
         with self._lock:
             for key in keys:
-                self._recent(key, now.timestamp()).append(now.timestamp())
+                times = self._failures.get(key)
+                if times and t in times:
+                    times.remove(t)
 
     def clear(self, key: str) -> None:
         """Forget the failures of `key` (an email that just signed in)."""
