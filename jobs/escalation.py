@@ -24,14 +24,6 @@ from typing import Any
 
 from scheduler.planning import ESCALATION_STAGE, Notice, PlanContext, RecipientSet
 
-# Items shown with the people told, per item, before "and N others" (SPEC "Size").
-TOLD_ROWS = 10
-
-
-def is_escalation(notice: Notice) -> bool:
-    """True for a notice to a head made here (its stage is `ESCALATION_STAGE`)."""
-    return notice.stage == ESCALATION_STAGE
-
 
 def _heads(ctx: PlanContext) -> RecipientSet:
     heads = RecipientSet()
