@@ -96,11 +96,13 @@ class ActionView:
 
 
 def describe(db: Database, settings: Settings, claim: ActionClaim, *,
-             now: dt.datetime) -> ActionView:
+             now: dt.datetime, registry: Registry | None = None) -> ActionView:
     """The page of `claim` as of `now` (aware). UserError when the item no longer exists
-    (the partner, agreement or deadline was removed) or the job does not offer the action."""
+    (the partner, agreement or deadline was removed) or the job does not offer the action.
+    `registry`: the registry as stored now, when the caller has it (the web app's cache);
+    else it is read."""
     with db.read() as session:
-        registry = load_registry(session)
+        registry = registry if registry is not None else load_registry(session)
         done = _done(session, claim)
     language = _language(registry, claim.recipient)
     name, date, partner_id = _item(registry, settings, claim, language)
@@ -108,16 +110,17 @@ def describe(db: Database, settings: Settings, claim: ActionClaim, *,
 
 
 def perform(db: Database, settings: Settings, claim: ActionClaim, *, now: dt.datetime,
-            date: str = "", title: str = "", kind: str = "") -> Acknowledgement:
+            date: str = "", title: str = "", kind: str = "",
+            registry: Registry | None = None) -> Acknowledgement:
     """Do what `claim` grants, once, as of `now` (aware), and return its acknowledgement.
 
     RECORD needs `date` (any form the CLI accepts: SPEC "Commands") and `title`; `kind` is
     optional ("other"). A second perform of the same claim (or a RECORD/DONE on an item
     someone already settled) returns the acknowledgement already made and changes nothing.
     Raises UserError naming the field ("date: …", "title: …", "kind: …") or saying the item
-    is gone; nothing is changed then."""
+    is gone; nothing is changed then. `registry` as for `describe`."""
     with db.read() as session:
-        registry = load_registry(session)
+        registry = registry if registry is not None else load_registry(session)
         done = _done(session, claim)
     if done is not None:
         return done

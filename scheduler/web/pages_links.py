@@ -33,6 +33,7 @@ from starlette.responses import Response
 from scheduler.dates.thaidate import format_date
 from scheduler.errors import UserError
 from scheduler.links import ActionClaim, LinkAction, LinkError, LinkExpired, LinkSigner
+from scheduler.registry.domain import Registry
 from scheduler.services.actions import (
     ActionView,
     acknowledgements,
@@ -129,6 +130,12 @@ class _Refused(Exception):
             self.status, self.title, self.text)
 
 
+def _registry(ctx: Ctx) -> Registry:
+    """The registry as stored at this request, from the page cache (read once per change,
+    not on every link opened: seconds at 10,000 partners)."""
+    return ctx.state.cache.registry(ctx.key)
+
+
 def _open(ctx: Ctx) -> tuple[str, ActionView]:
     """The token of the request and what its page shows; _Refused when the token is not
     genuine (400), expired (410) or names an item no longer there (404)."""
@@ -139,14 +146,15 @@ def _open(ctx: Ctx) -> tuple[str, ActionView]:
     except LinkExpired as expired:
         try:  # a genuine link names its reader: tell them in their language
             lang: str | None = describe(ctx.state.db, ctx.state.settings, expired.claim,
-                                        now=ctx.now).language
+                                        now=ctx.now, registry=_registry(ctx)).language
         except UserError:
             lang = None
         raise _Refused(410, "link_expired", "link_expired_text", lang) from None
     except LinkError:
         raise _Refused(400, "link_tampered", "link_tampered_text") from None
     try:
-        view = describe(ctx.state.db, ctx.state.settings, claim, now=ctx.now)
+        view = describe(ctx.state.db, ctx.state.settings, claim, now=ctx.now,
+                        registry=_registry(ctx))
     except UserError:
         raise _Refused(404, "not_found", "item_gone") from None
     return token, view
@@ -225,6 +233,7 @@ def act_post(ctx: Ctx) -> Response:
                 f"{reader.t(k)}: {reader.t('field_required')}" for k in empty))
     try:
         perform(ctx.state.db, ctx.state.settings, view.claim, now=ctx.now,
+                registry=_registry(ctx),
                 date=ctx.field("date"), title=ctx.field("title"), kind=ctx.field("kind"))
     except UserError as exc:
         head = exc.message.partition(": ")[0]
